@@ -1,0 +1,159 @@
+"""ClickHouse archive (`raw_data_archive`): the native protocol (clickhouse-driver) for a server, or the
+HTTP interface (a real server's :8123, or the dev stack's chdb engine process)."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Iterable
+from urllib.parse import urlparse
+
+import orjson
+import requests
+
+from nexus_sync.errors import TransientError
+
+TABLE = "raw_data_archive"
+COLUMNS = ("id", "tenant_id", "source", "type", "data", "ingested_at", "ingestion_year", "ingestion_month")
+
+
+def ddl(supports_ttl: bool) -> str:
+    ttl = "\nTTL ingested_at + INTERVAL 2 YEAR DELETE" if supports_ttl else ""
+    return f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+  id UUID,
+  tenant_id UUID,
+  source String,
+  type String,
+  data String,
+  ingested_at DateTime,
+  ingestion_year Int32,
+  ingestion_month Int32
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMM(ingested_at)
+ORDER BY (tenant_id, source, ingested_at){ttl}"""
+
+
+def server_supports_ttl(version: str) -> bool:
+    """Table TTL arrived in ClickHouse 19.6."""
+    major, minor = (int(x) for x in re.findall(r"\d+", version)[:2])
+    return (major, minor) >= (19, 6)
+
+
+def archive_row(rec_id: str, tenant_id: str, source: str, kind: str, data: dict[str, Any],
+                ingested_at: datetime) -> dict[str, Any]:
+    return {"id": rec_id, "tenant_id": tenant_id, "source": source, "type": kind,
+            "data": orjson.dumps(data).decode(), "ingested_at": ingested_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "ingestion_year": ingested_at.year, "ingestion_month": ingested_at.month}
+
+
+class Archive:
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def execute(self, sql: str) -> None:
+        raise NotImplementedError
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def version(self) -> str:
+        return self.query("SELECT version() AS v")[0]["v"]
+
+    def ensure_schema(self) -> None:
+        self.execute(ddl(server_supports_ttl(self.version())))
+
+    def existing_ids(self, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 5000):
+            chunk = ",".join(f"toUUID('{x}')" for x in ids[i : i + 5000])
+            rows = self.query(f"SELECT toString(id) AS id FROM {TABLE} WHERE id IN ({chunk})")
+            found.update(r["id"] for r in rows)
+        return found
+
+    def insert_new(self, rows: list[dict[str, Any]]) -> int:
+        """Insert the rows whose id is not archived yet: re-running a batch never doubles rows."""
+        if not rows:
+            return 0
+        present = self.existing_ids(r["id"] for r in rows)
+        fresh = [r for r in rows if r["id"] not in present]
+        if fresh:
+            self.insert(fresh)
+        return len(fresh)
+
+
+class HttpArchive(Archive):
+    def __init__(self, url: str, timeout: float = 60.0):
+        parsed = urlparse(url)
+        self.url = f"{parsed.scheme}://{parsed.hostname}:{parsed.port or 8123}/"
+        self.database = parsed.path.strip("/") or None
+        self.auth = (parsed.username, parsed.password or "") if parsed.username else None
+        self.session = requests.Session()
+        self.timeout = timeout
+
+    def _post(self, query: str, body: bytes | None = None) -> bytes:
+        params = {"query": query}
+        if self.database:
+            params["database"] = self.database
+        try:
+            resp = self.session.post(self.url, params=params, data=body, auth=self.auth, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransientError(f"ClickHouse HTTP {self.url}: {type(exc).__name__}") from None
+        if resp.status_code != 200:
+            raise TransientError(f"ClickHouse HTTP {resp.status_code}: {resp.text[:300]}")
+        return resp.content
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        out = self._post(f"{sql} FORMAT JSONEachRow")
+        return [orjson.loads(line) for line in out.splitlines() if line.strip()]
+
+    def execute(self, sql: str) -> None:
+        self._post(sql)
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        body = b"\n".join(orjson.dumps(r) for r in rows)
+        self._post(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) FORMAT JSONEachRow", body)
+
+
+class NativeArchive(Archive):
+    def __init__(self, url: str):
+        from clickhouse_driver import Client
+
+        self.client = Client.from_url(url)
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        try:
+            rows, cols = self.client.execute(sql, with_column_types=True)
+        except Exception as exc:  # driver errors: network or server
+            raise TransientError(f"ClickHouse native: {type(exc).__name__}: {str(exc)[:300]}") from None
+        names = [c[0] for c in cols]
+        return [dict(zip(names, r)) for r in rows]
+
+    def execute(self, sql: str) -> None:
+        self.query(sql)
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        import uuid as _uuid
+
+        values = [
+            (_uuid.UUID(r["id"]), _uuid.UUID(r["tenant_id"]), r["source"], r["type"], r["data"],
+             datetime.strptime(r["ingested_at"], "%Y-%m-%d %H:%M:%S"), r["ingestion_year"], r["ingestion_month"])
+            for r in rows
+        ]
+        try:
+            self.client.execute(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES", values)
+        except Exception as exc:
+            raise TransientError(f"ClickHouse native insert: {type(exc).__name__}: {str(exc)[:300]}") from None
+
+
+@lru_cache(maxsize=4)
+def archive_for(url: str) -> Archive:
+    archive: Archive = NativeArchive(url) if url.startswith("clickhouse://") else HttpArchive(url)
+    archive.ensure_schema()
+    return archive
+
+
+def get_archive() -> Archive:
+    from nexus_sync.config import get_settings
+
+    return archive_for(get_settings().clickhouse)

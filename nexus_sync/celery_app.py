@@ -1,0 +1,67 @@
+"""The one Celery app: Redis broker, late acks, queues by workload, readable task names."""
+from __future__ import annotations
+
+import logging
+import sys
+from enum import Enum
+
+from celery import Celery
+from celery.signals import worker_init
+from kombu import Queue
+
+from nexus_sync.config import ConfigError, get_settings
+
+log = logging.getLogger(__name__)
+
+
+class Queues(str, Enum):
+    SYNC = "sync"  # start, fetch, normalize, dedup, persist, notify
+    ARCHIVE = "archive"  # ClickHouse appends (the embedded engine wants one process: see `worker --help`)
+
+
+def make_app() -> Celery:
+    app = Celery("nexus_sync", include=["tasks.sync"])
+    try:
+        settings = get_settings()
+        broker = settings.redis
+        visibility = settings.broker_visibility_timeout
+    except ConfigError:
+        broker, visibility = "redis://127.0.0.1:6379/0", 600  # resolved for real when a worker starts
+    app.conf.update(
+        broker_url=broker,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": visibility},
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,  # a failure is dead-lettered by us, not redelivered
+        worker_prefetch_multiplier=1,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_default_queue=Queues.SYNC.value,
+        task_queues=[Queue(q.value) for q in Queues],
+        task_routes=[{"tasks.sync.archive": {"queue": Queues.ARCHIVE.value}}],
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = make_app()
+
+
+@worker_init.connect
+def _check_schema(**_kwargs: object) -> None:
+    """A worker on an unmigrated database would fail every task: say so and exit instead."""
+    from nexus_sync import db
+    from nexus_sync.migrations import NotMigrated, require_current
+
+    try:
+        require_current(db.get_engine())
+    except NotMigrated as exc:
+        print(f"nexus-sync worker: {exc}", file=sys.stderr)
+        sys.exit(3)
+    except Exception as exc:  # database unreachable
+        print(f"nexus-sync worker: cannot check the database schema: {exc}", file=sys.stderr)
+        sys.exit(3)

@@ -1,0 +1,375 @@
+"""`nexus-sync`: the command line of operators and developers."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from nexus_sync.config import ConfigError, settings_or_exit
+from nexus_sync.errors import SyncError
+
+app = typer.Typer(help="nexus-sync: pull security data from vendor tools on a schedule, normalize, dedup, "
+                       "store in PostgreSQL, archive in ClickHouse, announce on Kafka.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+dev_app = typer.Typer(help="The embedded dev stack: real PostgreSQL, Redis, Kafka (Tansu) and ClickHouse "
+                           "(chdb) from pip, under one state folder (NEXUS_STATE_DIR, default .nexus/).",
+                      no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+connectors_app = typer.Typer(help="Connector instances: apply a connectors.yaml, list them and their types.",
+                             no_args_is_help=True)
+sync_app = typer.Typer(help="Run syncs by hand and read their history.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead-letter queue: tasks that kept failing, kept with their error; replayable.",
+                      no_args_is_help=True)
+sim_app = typer.Typer(help="Vendor API simulator (CrowdStrike, Okta, ...) over real HTTP on localhost.",
+                      no_args_is_help=True)
+for sub, name in ((dev_app, "dev"), (db_app, "db"), (connectors_app, "connectors"), (sync_app, "sync"),
+                  (dlq_app, "dlq"), (sim_app, "simulator")):
+    app.add_typer(sub, name=name)
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"nexus-sync: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        app()
+    except (ConfigError, SyncError) as exc:
+        typer.secho(f"nexus-sync: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+# ----------------------------------------------------------------------------- dev
+@dev_app.command("up")
+def dev_up() -> None:
+    """Start the dev stack (idempotent: running services are left alone) and print its URLs."""
+    from nexus_sync import devstack
+
+    info = devstack.up(settings_or_exit().state_dir)
+    _print_stack(info)
+
+
+@dev_app.command("down")
+def dev_down() -> None:
+    """Stop every service of the dev stack (data stays in the state folder)."""
+    from nexus_sync import devstack
+
+    devstack.down(settings_or_exit().state_dir)
+    typer.echo("dev stack stopped")
+
+
+@dev_app.command("status")
+def dev_status() -> None:
+    """Show which dev-stack services run, their pids and URLs."""
+    from nexus_sync import devstack
+
+    rows = devstack.status(settings_or_exit().state_dir)
+    for s in rows:
+        typer.echo(f"{s.name:<11} {'running' if s.running else 'stopped':<8} pid={s.pid or '-':<8} {s.url} "
+                   f"{s.detail}")
+    if not all(s.running for s in rows):
+        raise typer.Exit(1)
+
+
+def _print_stack(info: dict[str, Any]) -> None:
+    typer.echo(f"state dir   {info['state_dir']}")
+    typer.echo(f"postgres    {info['postgres']['url']}")
+    typer.echo(f"redis       {info['redis']['url']}")
+    typer.echo(f"kafka       {info['kafka']['bootstrap']}")
+    typer.echo(f"clickhouse  {info['clickhouse']['url']}  (chdb engine, data {info['clickhouse']['path']})")
+
+
+# ------------------------------------------------------------------------------ db
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
+    """Apply the migrations up to REVISION (default: the latest)."""
+    from nexus_sync.migrations import upgrade
+
+    settings = settings_or_exit()
+    upgrade(settings.db_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+# ---------------------------------------------------------------------- connectors
+@connectors_app.command("apply")
+def connectors_apply(file: Path = typer.Argument(..., help="connectors.yaml: a `connectors:` list of "
+                                                           "name, type, tenant_id, interval, priority, config")) -> None:
+    """Create or update connector instances from FILE (validated first: nothing is written on an error)."""
+    from nexus_sync import catalog
+
+    settings_or_exit()
+    specs = catalog.load_file(file)
+    ids = catalog.apply(specs)
+    for spec, cid in zip(specs, ids):
+        typer.echo(f"applied {spec.name} ({spec.type}) id={cid}")
+
+
+@connectors_app.command("list")
+def connectors_list() -> None:
+    """List connector instances with their type, interval and state."""
+    from nexus_sync import catalog
+
+    settings_or_exit()
+    rows = catalog.list_all()
+    if not rows:
+        typer.echo("no connectors: add some with `nexus-sync connectors apply connectors.yaml`")
+    for r in rows:
+        typer.echo(f"{r.name:<24} {r.type:<14} every {r.interval:<5} {r.priority:<6} "
+                   f"{'enabled' if r.enabled else 'disabled':<8} {r.id}")
+
+
+@connectors_app.command("types")
+def connectors_types() -> None:
+    """List every connector type this build knows: category, kind, auth and paging."""
+    import connectors
+
+    for name, cls in sorted(connectors.registry().items()):
+        typer.echo(f"{name:<14} {cls.category:<10} {cls.kind:<14} auth={cls.auth:<28} paging={cls.paging}")
+
+
+# ---------------------------------------------------------------------------- sync
+@sync_app.command("run")
+def sync_run(
+    connector: str = typer.Argument(..., help="connector name or id"),
+    wait: bool = typer.Option(False, "--wait", help="follow the sync, print its report, exit 1 unless SUCCESS"),
+    timeout: float = typer.Option(1800, help="with --wait: give up after this many seconds"),
+    as_json: bool = typer.Option(False, "--json", help="with --wait: print the report as JSON"),
+) -> None:
+    """Enqueue a sync of CONNECTOR now (a worker must be running: `nexus-sync worker`)."""
+    report = run_sync(connector, wait=wait, timeout=timeout, progress=not as_json)
+    if not wait:
+        return
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        print_report(report)
+    if report.get("status") != "SUCCESS":
+        raise typer.Exit(1)
+
+
+def run_sync(connector: str, wait: bool, timeout: float = 1800, progress: bool = True) -> dict[str, Any]:
+    from nexus_sync import catalog
+    from nexus_sync.celery_app import app as celery
+
+    settings_or_exit()
+    row = catalog.get(connector)
+    sync_hid = str(uuid.uuid4())
+    celery.send_task("tasks.sync.start_sync", args=[row.name, sync_hid, "manual"], task_id=sync_hid)
+    if not wait:
+        typer.echo(f"enqueued sync {sync_hid} of {row.name}")
+        return {"sync_hid": sync_hid}
+    return wait_for(sync_hid, timeout, progress)
+
+
+def wait_for(sync_hid: str, timeout: float, progress: bool = True) -> dict[str, Any]:
+    import sqlalchemy as sa
+
+    from nexus_sync import db
+
+    sh, sb, runs = db.sync_history.c, db.sync_batches.c, db.sync_runs.c
+    deadline = time.monotonic() + timeout
+    engine = db.get_engine()
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(sh.status, sh.error_details).where(sh.id == uuid.UUID(sync_hid))).first()
+            done = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sb.records), 0))
+                                .where(sb.sync_history_id == uuid.UUID(sync_hid))).one()
+            pages = conn.execute(sa.select(runs.pages_total).where(runs.sync_history_id == uuid.UUID(sync_hid))
+                                 ).scalar()
+        if row is not None and row.status != "RUNNING":
+            if progress:
+                typer.echo("", err=True)
+            details = row.error_details or {}
+            return details.get("report") or {"status": row.status, "sync_hid": sync_hid, **details}
+        if progress:
+            total = f"/{pages}" if pages else ""
+            bar = ""
+            if pages:
+                filled = int(30 * done[0] / pages)
+                bar = "[" + "#" * filled + "." * (30 - filled) + "] "
+            typer.echo(f"\r{bar}batches {done[0]}{total}  records {done[1]}   ", nl=False, err=True)
+        time.sleep(0.25)
+    fail(f"sync {sync_hid} did not finish within {timeout:.0f}s (is a worker running?)")
+    return {}
+
+
+def print_report(report: dict[str, Any]) -> None:
+    rec = report.get("records", {})
+    typer.echo(f"sync {report.get('sync_id')} of {report.get('connector')}: {report.get('status')}")
+    if rec:
+        typer.echo(f"  records   {rec['processed']} processed: {rec['new']} new, {rec['updated']} updated, "
+                   f"{rec['unchanged']} unchanged, {rec['invalid']} invalid")
+    if "duration_ms" in report:
+        typer.echo(f"  duration  {report['duration_ms'] / 1000:.2f}s  ({report.get('records_per_second')} "
+                   f"records/s, {report.get('pages')} pages, success rate {report.get('success_rate')}%)")
+    for err in report.get("errors") or []:
+        typer.echo(f"  error     batch {err.get('batch')}: {err.get('error')}")
+    if report.get("reason"):
+        typer.echo(f"  reason    {report['reason']}")
+    if report.get("next_sync_at"):
+        typer.echo(f"  next sync {report['next_sync_at']}")
+
+
+@sync_app.command("history")
+def sync_history(
+    connector: Optional[str] = typer.Argument(None, help="connector name or id (default: all)"),
+    limit: int = typer.Option(20, help="rows to show"),
+) -> None:
+    """Recent syncs, newest first: status, counts, duration."""
+    import sqlalchemy as sa
+
+    from nexus_sync import catalog, db
+
+    settings_or_exit()
+    sh, c = db.sync_history.c, db.connectors.c
+    q = (sa.select(sh.sync_id, c.name, sh.status, sh.records_processed, sh.records_new, sh.records_updated,
+                   sh.errors_count, sh.duration_ms, sh.started_at)
+         .join(db.connectors, c.id == sh.connector_id).order_by(sh.started_at.desc()).limit(limit))
+    if connector:
+        q = q.where(sh.connector_id == catalog.get(connector).id)
+    with db.get_engine().connect() as conn:
+        rows = conn.execute(q).all()
+    typer.echo(f"{'started (UTC)':<20} {'connector':<20} {'status':<8} {'processed':>9} {'new':>7} "
+               f"{'updated':>7} {'errors':>6} {'secs':>7}  sync_id")
+    for r in rows:
+        typer.echo(f"{r.started_at:%Y-%m-%d %H:%M:%S}  {r.name:<20} {r.status:<8} {r.records_processed:>9} "
+                   f"{r.records_new:>7} {r.records_updated:>7} {r.errors_count:>6} {r.duration_ms / 1000:>7.2f}  "
+                   f"{r.sync_id}")
+
+
+@sync_app.command("show")
+def sync_show(sync_id: str = typer.Argument(..., help="sync_id (sync-…) or sync_history id")) -> None:
+    """The stored report of one sync."""
+    import sqlalchemy as sa
+
+    from nexus_sync import db
+
+    settings_or_exit()
+    sh = db.sync_history.c
+    try:
+        cond = sh.id == uuid.UUID(sync_id)
+    except ValueError:
+        cond = sh.sync_id == sync_id
+    with db.get_engine().connect() as conn:
+        row = conn.execute(sa.select(sh.status, sh.error_details).where(cond)).first()
+    if row is None:
+        fail(f"no sync {sync_id}")
+    details = row.error_details or {}
+    print_report(details.get("report") or {"status": row.status, "sync_id": sync_id, **details})
+
+
+# ----------------------------------------------------------------------------- dlq
+@dlq_app.command("list")
+def dlq_list(
+    connector: Optional[str] = typer.Option(None, help="only this connector (name or id)"),
+    task: Optional[str] = typer.Option(None, help="only this task name, e.g. tasks.sync.fetch"),
+    all_: bool = typer.Option(False, "--all", help="include entries already replayed"),
+) -> None:
+    """Dead-lettered tasks, newest first."""
+    from nexus_sync import catalog, dlq
+
+    settings_or_exit()
+    cid = catalog.get(connector).id if connector else None
+    rows = dlq.list_entries(connector_id=cid, task=task, include_replayed=all_)
+    if not rows:
+        typer.echo("dead-letter queue is empty")
+    for r in rows:
+        state = f"replayed {r.replayed_at:%H:%M:%S}" if r.replayed_at else "waiting"
+        typer.echo(f"{r.id}  {r.failed_at:%Y-%m-%d %H:%M:%S}  {r.task_name:<22} {state:<17} "
+                   f"{r.exception_type}: {r.error[:80]}")
+
+
+@dlq_app.command("show")
+def dlq_show(entry_id: str = typer.Argument(..., help="dead-letter id (from `dlq list`)")) -> None:
+    """One dead letter: task, arguments, error and traceback (secrets redacted)."""
+    from nexus_sync import dlq
+
+    settings_or_exit()
+    r = dlq.get_entry(entry_id)
+    typer.echo(f"id          {r.id}\ntask        {r.task_name} ({r.task_id})\nargs        {json.dumps(r.args)}\n"
+               f"kwargs      {json.dumps(r.kwargs)}\nqueue       {r.queue}\nretries     {r.retries}\n"
+               f"failed at   {r.failed_at}\nreplayed at {r.replayed_at or '-'}\n"
+               f"error       {r.exception_type}: {r.error}\n\n{r.traceback or ''}")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    entry_id: Optional[str] = typer.Argument(None, help="dead-letter id"),
+    all_: bool = typer.Option(False, "--all", help="replay every entry not yet replayed"),
+) -> None:
+    """Send dead-lettered tasks again, with their original arguments."""
+    from nexus_sync import dlq
+
+    settings_or_exit()
+    if not entry_id and not all_:
+        fail("give a dead-letter id or --all")
+    ids = dlq.replay(None if all_ else entry_id)
+    for old, new in ids:
+        typer.echo(f"replayed {old} as task {new}")
+    if not ids:
+        typer.echo("nothing to replay")
+
+
+# ------------------------------------------------------------------------ simulator
+@sim_app.command("serve")
+def simulator_serve(
+    port: int = typer.Option(8900, help="port on 127.0.0.1"),
+    seed: int = typer.Option(42, help="seed of the fake data: same seed, same records"),
+    size: list[str] = typer.Option(["crowdstrike=5000", "okta=2000"], help="records per vendor, VENDOR=N"),
+) -> None:
+    """Serve the vendor APIs (real paths, auth, paging, 429s) with deterministic fake data."""
+    from nexus_sync.simulator import SimConfig, serve_forever
+
+    sizes = {}
+    for item in size:
+        vendor, _, n = item.partition("=")
+        if not n.isdigit():
+            fail(f"--size {item!r}: use VENDOR=N")
+        sizes[vendor] = int(n)
+    serve_forever(SimConfig(port=port, seed=seed, sizes=sizes))
+
+
+# ---------------------------------------------------------------------- worker/demo
+@app.command("worker", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(
+    ctx: typer.Context,
+    queues: str = typer.Option("sync,archive", "-Q", "--queues", help="queues to consume"),
+    concurrency: int = typer.Option(2, "-c", "--concurrency", help="worker processes"),
+    pool: str = typer.Option("prefork", "-P", "--pool", help="prefork | threads | solo"),
+    loglevel: str = typer.Option("INFO", "-l", "--loglevel"),
+) -> None:
+    """Start a Celery worker (checks the schema first). Extra options go to `celery worker`."""
+    from nexus_sync import db
+    from nexus_sync.migrations import NotMigrated, require_current
+
+    settings_or_exit()
+    try:
+        require_current(db.get_engine())
+    except NotMigrated as exc:
+        fail(str(exc), 3)
+    from nexus_sync.celery_app import app as celery
+
+    celery.worker_main(["worker", "-Q", queues, "-c", str(concurrency), "-P", pool, "-l", loglevel, "-E",
+                        *ctx.args])
+
+
+@app.command("demo")
+def demo(
+    devices: int = typer.Option(5000, help="CrowdStrike hosts in the simulator"),
+    users: int = typer.Option(2000, help="Okta users in the simulator"),
+    change: float = typer.Option(0.10, help="fraction of records changed before the second sync"),
+) -> None:
+    """Start the stack, simulator and a worker; sync CrowdStrike and Okta twice; print reports; stop."""
+    from nexus_sync.demo import run_demo
+
+    raise typer.Exit(run_demo(devices=devices, users=users, change=change))
+
+
+if __name__ == "__main__":
+    main()

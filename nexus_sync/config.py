@@ -1,0 +1,105 @@
+"""Settings from NEXUS_ environment variables; unset services mean the embedded dev stack."""
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(RuntimeError):
+    """Configuration is unusable; the message names the variable or file at fault."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEXUS_", extra="ignore")
+
+    state_dir: Path = Field(Path(".nexus"), description="folder of the embedded dev stack")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of PostgreSQL")
+    redis_url: str | None = Field(None, description="Redis URL: broker, dedup cache, locks, staging")
+    clickhouse_url: str | None = Field(
+        None,
+        description="clickhouse://host:9000/db (native, clickhouse-driver) or http://host:8123 "
+        "(HTTP interface); unset = the embedded chdb engine of the dev stack",
+    )
+    kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers host:port[,...]")
+    kafka_topic: str = "connector.sync.complete"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    credentials_file: Path | None = Field(None, description="YAML/JSON file of connector secrets")
+    stage_ttl_seconds: int = Field(24 * 3600, gt=0, description="lifetime of staged batches in Redis")
+    lock_ttl_seconds: int = Field(2 * 3600, gt=0, description="TTL of the one-sync-per-connector lock")
+    broker_visibility_timeout: int = Field(
+        600, gt=0, description="seconds before an unacked task of a dead worker is redelivered"
+    )
+    task_max_retries: int = Field(3, ge=0)
+    retry_backoff_max: int = Field(60, gt=0, description="cap of the exponential retry backoff (s)")
+    http_timeout: float = Field(30.0, gt=0)
+    persist_batch_rows: int = Field(1000, ge=1)
+
+    @field_validator("database_url", "redis_url", "clickhouse_url", "kafka_bootstrap", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _clickhouse_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not v.split("://", 1)[0] in ("clickhouse", "http", "https"):
+            raise ValueError("must start with clickhouse://, http:// or https://")
+        return v
+
+    # -- the embedded stack fills what the environment leaves unset ---------------
+    def _stack(self) -> dict:
+        path = self.state_dir / "stack.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(
+                f"no service URL configured and no embedded stack at {path}: "
+                "run `nexus-sync dev up` or set NEXUS_DATABASE_URL / NEXUS_REDIS_URL / "
+                "NEXUS_KAFKA_BOOTSTRAP / NEXUS_CLICKHOUSE_URL"
+            ) from None
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or self._stack()["postgres"]["url"]
+
+    @property
+    def redis(self) -> str:
+        return self.redis_url or self._stack()["redis"]["url"]
+
+    @property
+    def kafka(self) -> str:
+        return self.kafka_bootstrap or self._stack()["kafka"]["bootstrap"]
+
+    @property
+    def clickhouse(self) -> str:
+        return self.clickhouse_url or self._stack()["clickhouse"]["url"]
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        parts.append(f"NEXUS_{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid configuration: " + "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        print(f"nexus-sync: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,141 @@
+"""PostgreSQL tables (SQLAlchemy Core) and engine. The Alembic migrations create exactly these."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData()
+now = sa.text("now()")
+
+# -- the spec's tables, column for column ----------------------------------------
+raw_data = sa.Table(
+    "raw_data", metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(50), nullable=False),
+    sa.Column("source_id", sa.String(500), nullable=False),
+    sa.Column("hash", sa.String(32), nullable=False),
+    sa.Column("data", JSONB, nullable=False),
+    sa.Column("raw_data", JSONB, nullable=False),
+    sa.Column("ingested_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    sa.Column("created_at", sa.DateTime, server_default=now),
+    sa.Column("updated_at", sa.DateTime, server_default=now),
+    sa.UniqueConstraint("tenant_id", "source", "source_id", "type", name="uq_raw_data_identity"),
+    sa.Index("ix_raw_data_tenant_type_last_seen", "tenant_id", "type", "last_seen"),
+    sa.Index("ix_raw_data_hash", "hash"),
+    sa.Index("ix_raw_data_ingested_at", "ingested_at"),
+)
+
+sync_history = sa.Table(
+    "sync_history", metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("connector_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("sync_id", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("records_processed", sa.Integer, nullable=False),
+    sa.Column("records_new", sa.Integer, nullable=False),
+    sa.Column("records_updated", sa.Integer, nullable=False),
+    sa.Column("errors_count", sa.Integer, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("error_details", JSONB),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("completed_at", sa.DateTime),
+    sa.Column("next_sync_at", sa.DateTime),
+    sa.Column("created_at", sa.DateTime, server_default=now),
+    sa.Index("ix_sync_history_tenant_connector_started", "tenant_id", "connector_id", "started_at"),
+)
+
+# -- what the pipeline needs beside them -------------------------------------------
+connectors = sa.Table(
+    "connectors", metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("interval", sa.String(50), nullable=False, server_default="1h"),
+    sa.Column("priority", sa.String(10), nullable=False, server_default="NORMAL"),
+    # non-secret settings only (base_url, page_size, ...); secrets live in the credential store
+    sa.Column("config", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("created_at", sa.DateTime, server_default=now),
+    sa.Column("updated_at", sa.DateTime, server_default=now),
+)
+
+connector_state = sa.Table(
+    "connector_state", metadata,
+    sa.Column("connector_id", UUID(as_uuid=True), sa.ForeignKey("connectors.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("stream", sa.String(100), primary_key=True),
+    sa.Column("cursor", sa.Text),
+    sa.Column("sync_id", sa.String(100)),
+    sa.Column("updated_at", sa.DateTime, server_default=now),
+)
+
+# one row per batch (vendor page) of a sync, written in the same transaction as its rows:
+# this is what makes persist exactly-once in its counts and lets notify know the sync is done.
+sync_batches = sa.Table(
+    "sync_batches", metadata,
+    sa.Column("sync_history_id", UUID(as_uuid=True), sa.ForeignKey("sync_history.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("batch_no", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),  # PERSISTED | FAILED
+    sa.Column("records", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("records_new", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("records_updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("records_unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("records_invalid", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_cursor", sa.Text),
+    sa.Column("details", JSONB),
+    sa.Column("persisted_at", sa.DateTime, server_default=now),
+    sa.Column("archived_at", sa.DateTime),
+)
+
+# pipeline bookkeeping of a sync, 1:1 with sync_history (kept out of the spec's table)
+sync_runs = sa.Table(
+    "sync_runs", metadata,
+    sa.Column("sync_history_id", UUID(as_uuid=True), sa.ForeignKey("sync_history.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("sync_run", sa.Integer, nullable=False),
+    sa.Column("trigger", sa.String(20), nullable=False),
+    sa.Column("pages_total", sa.Integer),  # known once the last page is fetched (or fetch failed)
+    sa.Column("fetch_error", sa.Text),
+    sa.Column("event_published_status", sa.String(20)),  # status the last published event announced
+)
+
+dead_letters = sa.Table(
+    "dead_letters", metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("task_name", sa.String(200), nullable=False),
+    sa.Column("task_id", sa.String(100), nullable=False),
+    sa.Column("args", JSONB, nullable=False),
+    sa.Column("kwargs", JSONB, nullable=False),
+    sa.Column("headers", JSONB),
+    sa.Column("queue", sa.String(100)),
+    sa.Column("connector_id", UUID(as_uuid=True)),
+    sa.Column("sync_history_id", UUID(as_uuid=True)),
+    sa.Column("exception_type", sa.String(200), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("traceback", sa.Text),
+    sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed_at", sa.DateTime, nullable=False, server_default=now),
+    sa.Column("replayed_at", sa.DateTime),
+    sa.Column("replay_task_id", sa.String(100)),
+    sa.UniqueConstraint("task_id", name="uq_dead_letters_task_id"),
+    sa.Index("ix_dead_letters_failed_at", "failed_at"),
+)
+
+
+@lru_cache(maxsize=4)
+def engine_for(url: str) -> sa.Engine:
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, future=True)
+
+
+def get_engine() -> sa.Engine:
+    from nexus_sync.config import get_settings
+
+    return engine_for(get_settings().db_url)

@@ -1,0 +1,129 @@
+"""`make demo`: a real sync of two connectors, twice, on the embedded stack against the simulator."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import requests
+import sqlalchemy as sa
+import typer
+
+from nexus_sync import catalog, db, devstack, procs
+from nexus_sync.archive import TABLE, get_archive
+from nexus_sync.config import get_settings
+from nexus_sync.migrations import upgrade
+from nexus_sync.redis_client import get_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+CONNECTORS = {"crowdstrike": "crowdstrike-demo", "okta": "okta-demo"}
+
+
+def say(text: str) -> None:
+    typer.secho(f"==> {text}", fg=typer.colors.CYAN)
+
+
+def _reset_tenant(tenant_id: uuid.UUID) -> None:
+    """Start from an empty tenant so the demo's numbers mean the same on every run."""
+    with db.get_engine().begin() as conn:
+        conn.execute(db.raw_data.delete().where(db.raw_data.c.tenant_id == tenant_id))
+    r = get_redis()
+    for key in r.scan_iter(f"nexus:dedup:{tenant_id}:*"):
+        r.delete(key)
+    get_archive().execute(f"ALTER TABLE {TABLE} DELETE WHERE tenant_id = toUUID('{tenant_id}')")
+
+
+def kafka_events(sync_ids: set[str], timeout: float = 30.0) -> list[dict[str, Any]]:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": get_settings().kafka, "group.id": f"demo-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "session.timeout.ms": 2000,
+                         "heartbeat.interval.ms": 300, "enable.auto.commit": False})
+    consumer.subscribe([get_settings().kafka_topic])
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and len(found) < len(sync_ids):
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            event = orjson.loads(msg.value())
+            if event.get("sync_id") in sync_ids:
+                found.append(event)
+    finally:
+        consumer.close()
+    return found
+
+
+def run_demo(devices: int, users: int, change: float) -> int:
+    from nexus_sync.cli import print_report, run_sync, wait_for
+
+    settings = get_settings()
+    state = settings.state_dir
+    logs = state / "logs"
+    was_running = bool(devstack.stack_info(state)) and all(s.running for s in devstack.status(state))
+    started: list[procs.Proc] = []
+    say("starting the embedded dev stack")
+    info = devstack.up(state)
+    try:
+        say(f"postgres {info['postgres']['url']} | redis {info['redis']['url']} | "
+            f"kafka {info['kafka']['bootstrap']} | clickhouse {info['clickhouse']['url']}")
+        upgrade(settings.db_url)
+        port = procs.free_port()
+        sim_url = f"http://127.0.0.1:{port}"
+        env = {"NEXUS_SIM_URL": sim_url, "NEXUS_CREDENTIALS_FILE": str(EXAMPLES / "secrets.yaml"),
+               "NEXUS_STATE_DIR": str(state)}
+        os.environ.update(env)
+        say(f"starting the vendor simulator on {sim_url} ({devices} CrowdStrike hosts, {users} Okta users)")
+        started.append(procs.start_simulator(logs / "simulator.log", port,
+                                             {"crowdstrike": devices, "okta": users}, env=env))
+        say("starting a Celery worker")
+        started.append(procs.start_worker(logs / "worker.log", env=env))
+        specs = catalog.load_file(EXAMPLES / "connectors.yaml")
+        catalog.apply(specs)
+        for tenant in {s.tenant_id for s in specs}:
+            _reset_tenant(tenant)
+        reports: list[dict[str, Any]] = []
+        for round_no in (1, 2):
+            if round_no == 2:
+                for vendor in CONNECTORS:
+                    changed = requests.post(f"{sim_url}/_sim/{vendor}/mutate", json={"fraction": change},
+                                            timeout=30).json()["changed"]
+                    say(f"simulator: changed {changed} {vendor} records")
+            say(f"sync round {round_no}: {', '.join(CONNECTORS.values())}")
+            hids = [run_sync(name, wait=False)["sync_hid"] for name in CONNECTORS.values()]
+            for hid in hids:
+                report = wait_for(hid, timeout=900, progress=False)
+                print_report(report)
+                reports.append(report)
+        return _verify(reports, devices + users, specs[0].tenant_id)
+    finally:
+        say("stopping what the demo started")
+        for p in reversed(started):
+            p.stop()
+        if not was_running:
+            devstack.down(state)
+
+
+def _verify(reports: list[dict[str, Any]], expected_rows: int, tenant_id: uuid.UUID) -> int:
+    ok = all(r.get("status") == "SUCCESS" for r in reports)
+    with db.get_engine().connect() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(db.raw_data)
+                            .where(db.raw_data.c.tenant_id == tenant_id)).scalar_one()
+    archived = get_archive().query(
+        f"SELECT count() AS n FROM {TABLE} WHERE tenant_id = toUUID('{tenant_id}')")[0]["n"]
+    expected_archive = sum(r["records"]["new"] + r["records"]["updated"] for r in reports)
+    events = kafka_events({r["sync_id"] for r in reports})
+    say("result")
+    typer.echo(f"  raw_data rows          {rows} (expected {expected_rows})")
+    typer.echo(f"  archived rows          {archived} (expected {expected_archive}: new + updated)")
+    typer.echo(f"  Kafka events           {len(events)} on {get_settings().kafka_topic} (expected {len(reports)})")
+    if events:
+        typer.echo("  one event:             " + orjson.dumps(events[0]).decode())
+    ok = ok and rows == expected_rows and int(archived) == expected_archive and len(events) == len(reports)
+    typer.secho("demo OK" if ok else "demo FAILED", fg=typer.colors.GREEN if ok else typer.colors.RED)
+    return 0 if ok else 1

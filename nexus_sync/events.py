@@ -1,0 +1,65 @@
+"""Kafka events: `connector.sync.complete` in the spec's format (Layer 8)."""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import orjson
+
+from nexus_sync.errors import TransientError
+
+_producers: dict[tuple[int, str], Any] = {}
+_lock = threading.Lock()
+
+
+def producer(bootstrap: str) -> Any:
+    from confluent_kafka import Producer
+
+    key = (os.getpid(), bootstrap)  # a producer must not cross a fork
+    with _lock:
+        if key not in _producers:
+            _producers[key] = Producer({
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "message.timeout.ms": 30000,
+            })
+        return _producers[key]
+
+
+def publish(topic: str, key: str, event: dict[str, Any], bootstrap: str | None = None,
+            timeout: float = 30.0) -> None:
+    """Publish and wait for the broker's ack; TransientError if it does not come."""
+    if bootstrap is None:
+        from nexus_sync.config import get_settings
+
+        bootstrap = get_settings().kafka
+    errors: list[str] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    p = producer(bootstrap)
+    p.produce(topic, key=key.encode(), value=orjson.dumps(event), on_delivery=on_delivery)
+    remaining = p.flush(timeout)
+    if remaining or errors:
+        raise TransientError(f"Kafka publish to {topic} failed: {errors or 'not acknowledged in time'}")
+
+
+def sync_complete_event(*, sync_id: str, connector_id: str, tenant_id: str, status: str, new: int,
+                        updated: int, touched: int, duration_ms: int, errors: list[Any],
+                        timestamp: str) -> dict[str, Any]:
+    return {
+        "event_type": "connector.sync.complete",
+        "sync_id": sync_id,
+        "connector_id": connector_id,
+        "tenant_id": tenant_id,
+        "status": status,
+        "records": {"new": new, "updated": updated, "touched": touched},
+        "duration_ms": duration_ms,
+        "errors": errors,
+        "timestamp": timestamp,
+    }

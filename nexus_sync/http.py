@@ -1,0 +1,110 @@
+"""The one HTTP client of the connectors: timeouts, status → failure class, vendor rate-limit dialects."""
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import requests
+
+from nexus_sync.errors import AuthError, ConfigError, RateLimited, TransientError, VendorDataError
+
+log = logging.getLogger(__name__)
+
+# a 429 whose wait is at most this is waited out in place; longer waits defer the task (countdown)
+INLINE_WAIT_MAX = 5.0
+INLINE_RATE_LIMIT_TRIES = 5
+MIN_WAIT = 0.5  # `Retry-After: 0` must not become a hot loop
+
+
+def wait_from_headers(headers: Any, now: float | None = None) -> float | None:
+    """Seconds to wait according to the vendor's own rate-limit headers, whichever dialect it speaks."""
+    now = time.time() if now is None else now
+    h = {k.lower(): v for k, v in headers.items()}
+    if "retry-after" in h:
+        value = h["retry-after"].strip()
+        if value.isdigit():
+            return float(value)
+        parsed = email.utils.parsedate_to_datetime(value)  # HTTP-date form
+        return max(0.0, parsed.timestamp() - now)
+    if "x-ratelimit-retryafter" in h:  # CrowdStrike: epoch seconds
+        return max(0.0, float(h["x-ratelimit-retryafter"]) - now)
+    if "x-rate-limit-reset" in h:  # Okta: epoch seconds
+        return max(0.0, float(h["x-rate-limit-reset"]) - now)
+    if "x-ratelimit-reset" in h:  # ISO timestamp (Jira) or epoch
+        value = h["x-ratelimit-reset"].strip()
+        if value.replace(".", "", 1).isdigit():
+            return max(0.0, float(value) - now)
+        return max(0.0, datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - now)
+    if "x-ratelimit-towait-sec" in h:  # Qualys
+        return float(h["x-ratelimit-towait-sec"])
+    return None
+
+
+class HttpClient:
+    """requests.Session with per-request auth, 429 waits and one credential refresh on 401."""
+
+    def __init__(self, timeout: float = 30.0, sleep: Callable[[float], None] = time.sleep):
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "nexus-sync/0.1"
+        self.timeout = timeout
+        self.sleep = sleep
+        self.rate_limit_waits = 0.0
+
+    def request(self, method: str, url: str, *, auth: Any = None, **kwargs: Any) -> requests.Response:
+        """auth: object with .apply(headers) and .refresh() (see connectors.auth)."""
+        refreshed = False
+        limited = 0
+        while True:
+            headers = dict(kwargs.pop("headers", None) or {})
+            if auth is not None:
+                auth.apply(headers)
+            try:
+                resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            except requests.exceptions.InvalidURL as exc:
+                raise ConfigError(f"bad URL {url}: {exc}") from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                raise TransientError(f"{method} {_path(url)}: {type(exc).__name__}") from None
+            kwargs["headers"] = headers
+            if resp.status_code == 429:
+                wait = wait_from_headers(resp.headers)
+                wait = max(MIN_WAIT, 2.0 ** limited if wait is None else wait)
+                limited += 1
+                if wait <= INLINE_WAIT_MAX and limited <= INLINE_RATE_LIMIT_TRIES:
+                    log.info("rate limited by %s, waiting %.1fs", _path(url), wait)
+                    self.rate_limit_waits += wait
+                    self.sleep(wait)
+                    continue
+                raise RateLimited(f"{method} {_path(url)}: 429 rate limited", wait)
+            if resp.status_code in (401, 403) and auth is not None and not refreshed:
+                refreshed = True
+                auth.refresh()
+                continue
+            if resp.status_code in (401, 403):
+                raise AuthError(f"{method} {_path(url)}: {resp.status_code} {_brief(resp)}")
+            if resp.status_code >= 500 or resp.status_code == 408:
+                raise TransientError(f"{method} {_path(url)}: {resp.status_code} {_brief(resp)}")
+            if resp.status_code == 404:
+                raise ConfigError(f"{method} {_path(url)}: 404 not found (check base_url)")
+            if resp.status_code >= 400:
+                raise VendorDataError(f"{method} {_path(url)}: {resp.status_code} {_brief(resp)}")
+            return resp
+
+    def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        resp = self.request(method, url, **kwargs)
+        try:
+            return resp.json()
+        except ValueError:
+            raise VendorDataError(f"{method} {_path(url)}: response is not valid JSON "
+                                  f"({len(resp.content)} bytes)") from None
+
+
+def _path(url: str) -> str:
+    """URL without the query string: queries may carry filters; never log more than needed."""
+    return url.split("?", 1)[0]
+
+
+def _brief(resp: requests.Response) -> str:
+    return resp.text[:200].replace("\n", " ")

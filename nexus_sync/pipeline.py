@@ -1,0 +1,480 @@
+"""The sync pipeline's stages as plain functions; tasks/ wraps each in a Celery task.
+
+start → fetch (one page per call, staged in Redis) → per batch: normalize → dedup → persist → archive
+→ finish (once per sync). Every function is idempotent: run twice, same rows, same counts.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from psycopg2.extras import Json, execute_values
+from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from nexus_sync import catalog, db, staging
+from nexus_sync.archive import archive_row, get_archive
+from nexus_sync.config import get_settings
+from nexus_sync.credentials import redact
+from nexus_sync.errors import StagedBatchMissing
+from nexus_sync.events import publish, sync_complete_event
+from nexus_sync.models import DATA_MODELS, content_hash, identity_key
+from nexus_sync.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+ARCHIVE_NS = uuid.UUID("a7c3c0de-5e1f-4c1e-9a2b-61726368697a")
+MAX_REPORTED_INVALID = 100
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def iso(dt: datetime) -> str:
+    return dt.replace(microsecond=0).isoformat() + "Z"
+
+
+def lock_key(connector_id: uuid.UUID | str) -> str:
+    return f"nexus:lock:connector:{connector_id}"
+
+
+def dedup_key(tenant_id: Any, source: str) -> str:
+    return f"nexus:dedup:{tenant_id}:{source}"
+
+
+@dataclass(frozen=True)
+class SyncContext:
+    sync_hid: uuid.UUID
+    sync_id: str
+    connector: catalog.ConnectorRow
+    started_at: datetime
+    sync_run: int
+
+    @property
+    def source(self) -> str:
+        return self.connector.type
+
+
+@lru_cache(maxsize=256)
+def _load(sync_hid: str) -> SyncContext:
+    sh, c = db.sync_history.c, db.connectors
+    with db.get_engine().connect() as conn:
+        r = conn.execute(
+            sa.select(sh.id, sh.sync_id, sh.started_at, sh.connector_id, db.sync_runs.c.sync_run)
+            .join(db.sync_runs, db.sync_runs.c.sync_history_id == sh.id)
+            .where(sh.id == uuid.UUID(sync_hid))
+        ).first()
+    if r is None:
+        raise LookupError(f"no sync {sync_hid}")
+    return SyncContext(r.id, r.sync_id, catalog.get(r.connector_id), r.started_at, r.sync_run)
+
+
+def load(sync_hid: str) -> SyncContext:
+    return _load(str(sync_hid))
+
+
+# --------------------------------------------------------------------------- start
+@dataclass
+class StartResult:
+    sync_hid: str
+    skipped: bool
+    reason: str | None = None
+    since: str | None = None
+
+
+def _record_skip(conn: sa.Connection, row: catalog.ConnectorRow, sync_hid: uuid.UUID, reason: str) -> None:
+    now = utcnow()
+    conn.execute(pg_insert(db.sync_history).values(
+        id=sync_hid, tenant_id=row.tenant_id, connector_id=row.id, sync_id=f"sync-{sync_hid.hex}",
+        status="SKIPPED", records_processed=0, records_new=0, records_updated=0, errors_count=0,
+        duration_ms=0, error_details={"reason": reason}, started_at=now, completed_at=now,
+    ).on_conflict_do_nothing())
+
+
+def start(connector_ref: str, sync_hid: str, trigger: str = "manual") -> StartResult:
+    """Take the connector's lock and open sync_history RUNNING; a held lock records a SKIPPED run."""
+    row = catalog.get(connector_ref)
+    hid = uuid.UUID(sync_hid)
+    engine = db.get_engine()
+    if not row.enabled:
+        with engine.begin() as conn:
+            _record_skip(conn, row, hid, "connector is disabled")
+        return StartResult(sync_hid, True, "connector is disabled")
+    r = get_redis()
+    key = lock_key(row.id)
+    if not r.set(key, sync_hid, nx=True, ex=get_settings().lock_ttl_seconds):
+        holder = r.get(key)
+        if holder is None or holder.decode() != sync_hid:
+            reason = f"a sync of this connector is already running ({holder.decode() if holder else '?'})"
+            with engine.begin() as conn:
+                _record_skip(conn, row, hid, reason)
+            return StartResult(sync_hid, True, reason)
+    since = None
+    with engine.begin() as conn:
+        inserted = conn.execute(pg_insert(db.sync_history).values(
+            id=hid, tenant_id=row.tenant_id, connector_id=row.id, sync_id=f"sync-{hid.hex}", status="RUNNING",
+            records_processed=0, records_new=0, records_updated=0, errors_count=0, duration_ms=0,
+            started_at=utcnow(),
+        ).on_conflict_do_nothing()).rowcount
+        if inserted:
+            runs = conn.execute(sa.select(sa.func.count()).select_from(db.sync_history).where(
+                db.sync_history.c.connector_id == row.id, db.sync_history.c.status != "SKIPPED")).scalar_one()
+            conn.execute(pg_insert(db.sync_runs).values(
+                sync_history_id=hid, sync_run=runs, trigger=trigger).on_conflict_do_nothing())
+        if row.config.get("incremental"):
+            since = conn.execute(sa.select(db.connector_state.c.cursor).where(
+                db.connector_state.c.connector_id == row.id)).scalar()
+    return StartResult(sync_hid, False, since=since)
+
+
+# --------------------------------------------------------------------------- fetch
+def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str | None) -> dict[str, Any] | None:
+    """Fetch one vendor page and stage it; returns the next page's state (None after the last)."""
+    ctx = load(sync_hid)
+    page = ctx.connector.instance().fetch_page(state, since)
+    staging.put(sync_hid, batch_no, "raw", {"records": page.records, "fetched_at": iso(utcnow())})
+    runs = db.sync_runs.c
+    with db.get_engine().begin() as conn:
+        if page.next is None:
+            conn.execute(db.sync_runs.update().where(runs.sync_history_id == ctx.sync_hid)
+                         .values(pages_total=batch_no + 1, fetch_error=None))
+        else:  # a replayed fetch reopens a sync that ended on a failed page: its end is unknown again
+            reopened = conn.execute(db.sync_runs.update().where(
+                runs.sync_history_id == ctx.sync_hid, runs.fetch_error.is_not(None))
+                .values(pages_total=None, fetch_error=None)).rowcount
+            if reopened:
+                conn.execute(db.sync_history.update().where(db.sync_history.c.id == ctx.sync_hid)
+                             .values(status="RUNNING"))
+    return page.next
+
+
+def batch_persisted(sync_hid: str, batch_no: int) -> bool:
+    with db.get_engine().connect() as conn:
+        status = conn.execute(sa.select(db.sync_batches.c.status).where(
+            db.sync_batches.c.sync_history_id == uuid.UUID(sync_hid),
+            db.sync_batches.c.batch_no == batch_no)).scalar()
+    return status == "PERSISTED"
+
+
+def _staged(sync_hid: str, batch_no: int, stage: str) -> Any:
+    value = staging.get(sync_hid, batch_no, stage)
+    if value is None:
+        raise StagedBatchMissing(f"staged {stage} of batch {batch_no} of sync {sync_hid} is gone "
+                                 "(expired or lost); replay the batch's fetch")
+    return value
+
+
+# ------------------------------------------------------------------------ normalize
+def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
+    """Vendor records → typed, validated records; a bad record is skipped and reported, never fatal."""
+    if staging.exists(sync_hid, batch_no, "norm") or batch_persisted(sync_hid, batch_no):
+        return {"skipped": 1}
+    ctx = load(sync_hid)
+    raw = _staged(sync_hid, batch_no, "raw")
+    conn_cls = ctx.connector.instance()
+    model = DATA_MODELS[conn_cls.kind]
+    kind, source = conn_cls.kind, ctx.source
+    by_identity: dict[str, dict[str, Any]] = {}
+    invalid: list[dict[str, Any]] = []
+    for i, rec in enumerate(raw["records"]):
+        sid = None
+        try:
+            sid = conn_cls.source_id(rec)
+            data = model.model_validate(conn_cls.normalize(rec))
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            invalid.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
+            continue
+        ident = identity_key(kind, source, data)
+        fields = data.model_dump()
+        by_identity[ident] = {"id": str(uuid.uuid4()), "sid": sid, "h": ident, "c": content_hash(fields),
+                              "d": fields, "r": rec, "cur": conn_cls.cursor_value(rec)}
+    staging.put(sync_hid, batch_no, "norm", {
+        "kind": kind, "records": list(by_identity.values()), "invalid_count": len(invalid),
+        "invalid": invalid[:MAX_REPORTED_INVALID], "fetched_at": raw["fetched_at"],
+        "duplicates_in_batch": len(raw["records"]) - len(invalid) - len(by_identity),
+    })
+    return {"records": len(by_identity), "invalid": len(invalid)}
+
+
+def _brief_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())[:300]
+    if isinstance(exc, KeyError):
+        return f"missing required field {exc.args[0]!r}"
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+# ---------------------------------------------------------------------------- dedup
+NEW, UPDATED, UNCHANGED = "N", "U", "S"
+
+
+def dedup(sync_hid: str, batch_no: int) -> dict[str, int]:
+    """Classify each record NEW / UPDATED / UNCHANGED: Redis cache first, Postgres for cache misses."""
+    if staging.exists(sync_hid, batch_no, "dedup") or batch_persisted(sync_hid, batch_no):
+        return {"skipped": 1}
+    ctx = load(sync_hid)
+    norm = _staged(sync_hid, batch_no, "norm")
+    records = norm["records"]
+    idents = [r["h"] for r in records]
+    known: dict[str, str] = {}
+    if idents:
+        cached = get_redis().hmget(dedup_key(ctx.connector.tenant_id, ctx.source), idents)
+        known = {h: c.decode() for h, c in zip(idents, cached) if c is not None}
+    misses = [h for h in idents if h not in known]
+    if misses:
+        known.update(_stored_hashes(ctx, misses))
+    classes = [NEW if r["h"] not in known else (UNCHANGED if known[r["h"]] == r["c"] else UPDATED)
+               for r in records]
+    staging.put(sync_hid, batch_no, "dedup", {"classes": classes, "cache_hits": len(idents) - len(misses)})
+    return {"new": classes.count(NEW), "updated": classes.count(UPDATED), "unchanged": classes.count(UNCHANGED)}
+
+
+def _stored_hashes(ctx: SyncContext, idents: list[str]) -> dict[str, str]:
+    """Cold cache: content hashes of stored rows, computed from their data (and put back in the cache)."""
+    rd = db.raw_data.c
+    with db.get_engine().connect() as conn:
+        rows = conn.execute(sa.select(rd.hash, rd.data).where(
+            rd.tenant_id == ctx.connector.tenant_id, rd.source == ctx.source, rd.hash.in_(idents))).all()
+    found = {r.hash: content_hash(r.data) for r in rows}
+    if found:
+        get_redis().hset(dedup_key(ctx.connector.tenant_id, ctx.source), mapping=found)
+    return found
+
+
+# -------------------------------------------------------------------------- persist
+UPSERT_SQL = """
+INSERT INTO raw_data (id, tenant_id, source, type, source_id, hash, data, raw_data, ingested_at, last_seen)
+VALUES %s
+ON CONFLICT (tenant_id, source, source_id, type) DO UPDATE SET
+  hash = EXCLUDED.hash, data = EXCLUDED.data, raw_data = EXCLUDED.raw_data,
+  last_seen = EXCLUDED.last_seen, updated_at = now()
+"""
+TOUCH_SQL = """
+UPDATE raw_data SET last_seen = %s
+WHERE tenant_id = %s AND source = %s AND type = %s AND source_id = ANY(%s) AND last_seen < %s
+"""
+BATCH_SQL = """
+INSERT INTO sync_batches (sync_history_id, batch_no, status, records, records_new, records_updated,
+  records_unchanged, records_invalid, max_cursor, details)
+VALUES (%s, %s, 'PERSISTED', %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (sync_history_id, batch_no) DO UPDATE SET status = 'PERSISTED', records = EXCLUDED.records,
+  records_new = EXCLUDED.records_new, records_updated = EXCLUDED.records_updated,
+  records_unchanged = EXCLUDED.records_unchanged, records_invalid = EXCLUDED.records_invalid,
+  max_cursor = EXCLUDED.max_cursor, details = EXCLUDED.details, persisted_at = now()
+WHERE sync_batches.status <> 'PERSISTED'
+"""
+
+
+def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
+    """One transaction: upsert new/updated rows, touch last_seen of unchanged ones, record the batch.
+    The dedup cache learns the new hashes only after the commit."""
+    ctx = load(sync_hid)
+    norm = _staged(sync_hid, batch_no, "norm")
+    classes = _staged(sync_hid, batch_no, "dedup")["classes"]
+    records = norm["records"]
+    tenant, source, kind = ctx.connector.tenant_id, ctx.source, norm["kind"]
+    seen_at = datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))
+    changed = [r for r, c in zip(records, classes) if c != UNCHANGED]
+    unchanged_ids = [r["sid"] for r, c in zip(records, classes) if c == UNCHANGED]
+    cursors = [r["cur"] for r in records if r["cur"]]
+    counts = {"new": classes.count(NEW), "updated": classes.count(UPDATED), "unchanged": len(unchanged_ids)}
+    details = {"invalid": norm["invalid"], "duplicates_in_batch": norm["duplicates_in_batch"]}
+    rows_per_statement = get_settings().persist_batch_rows
+    started = time.perf_counter()
+    raw_conn = db.get_engine().raw_connection()
+    try:
+        with raw_conn.cursor() as cur:
+            cur.execute("SELECT status FROM sync_batches WHERE sync_history_id = %s AND batch_no = %s FOR UPDATE",
+                        (str(ctx.sync_hid), batch_no))
+            already = cur.fetchone()
+            if already and already[0] == "PERSISTED":
+                raw_conn.rollback()
+                _learn(ctx, changed)
+                return {"skipped": 1}
+            if changed:
+                values = [(r["id"], str(tenant), source, kind, r["sid"], r["h"], Json(r["d"]), Json(r["r"]),
+                           seen_at, seen_at) for r in changed]
+                execute_values(cur, UPSERT_SQL, values, page_size=rows_per_statement,
+                               template="(%s::uuid, %s::uuid, %s, %s, %s, %s, %s, %s, %s, %s)")
+            if unchanged_ids:
+                cur.execute(TOUCH_SQL, (seen_at, str(tenant), source, kind, unchanged_ids, seen_at))
+            cur.execute(BATCH_SQL, (str(ctx.sync_hid), batch_no, len(records), counts["new"], counts["updated"],
+                                    counts["unchanged"], norm["invalid_count"], max(cursors) if cursors else None,
+                                    Json(details)))
+        raw_conn.commit()
+    except BaseException:
+        raw_conn.rollback()
+        raise
+    finally:
+        raw_conn.close()
+    _learn(ctx, changed)
+    return counts | {"write_ms": int((time.perf_counter() - started) * 1000)}
+
+
+def _learn(ctx: SyncContext, changed: list[dict[str, Any]]) -> None:
+    if changed:
+        get_redis().hset(dedup_key(ctx.connector.tenant_id, ctx.source),
+                         mapping={r["h"]: r["c"] for r in changed})
+
+
+# -------------------------------------------------------------------------- archive
+def archive(sync_hid: str, batch_no: int) -> tuple[dict[str, int], bool]:
+    """Append the batch's new and updated records to ClickHouse; returns (counts, sync finished?)."""
+    ctx = load(sync_hid)
+    sb = db.sync_batches.c
+    where = sa.and_(sb.sync_history_id == ctx.sync_hid, sb.batch_no == batch_no)
+    with db.get_engine().connect() as conn:
+        archived_at = conn.execute(sa.select(sb.archived_at).where(where)).scalar()
+    if archived_at is not None:
+        return {"skipped": 1}, _finished(ctx)
+    norm = _staged(sync_hid, batch_no, "norm")
+    classes = _staged(sync_hid, batch_no, "dedup")["classes"]
+    ingested = datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))
+    rows = [archive_row(str(uuid.uuid5(ARCHIVE_NS, f"{sync_hid}:{r['h']}")), str(ctx.connector.tenant_id),
+                        ctx.source, norm["kind"], r["d"], ingested)
+            for r, c in zip(norm["records"], classes) if c != UNCHANGED]
+    inserted = get_archive().insert_new(rows)
+    with db.get_engine().begin() as conn:
+        conn.execute(db.sync_batches.update().where(where).values(archived_at=utcnow()))
+    staging.drop(sync_hid, batch_no)
+    return {"archived": inserted}, _finished(ctx)
+
+
+# ------------------------------------------------------------------- failures / done
+def batch_failed(sync_hid: str, batch_no: int, error: str) -> bool:
+    """A batch's task was dead-lettered: record the gap; returns whether the sync is now finished."""
+    ctx = load(sync_hid)
+    with db.get_engine().begin() as conn:
+        conn.execute(pg_insert(db.sync_batches).values(
+            sync_history_id=ctx.sync_hid, batch_no=batch_no, status="FAILED",
+            details={"error": redact(error)[:1000]}).on_conflict_do_nothing())
+    return _finished(ctx)
+
+
+def fetch_failed(sync_hid: str, batch_no: int, error: str) -> bool:
+    """Fetching page batch_no failed for good: later pages are unknown, so the sync ends here."""
+    ctx = load(sync_hid)
+    with db.get_engine().begin() as conn:
+        conn.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == ctx.sync_hid)
+                     .values(pages_total=batch_no + 1, fetch_error=redact(error)[:1000]))
+    return batch_failed(sync_hid, batch_no, f"fetch failed: {error}")
+
+
+def _finished(ctx: SyncContext) -> bool:
+    sb = db.sync_batches.c
+    with db.get_engine().connect() as conn:
+        total = conn.execute(sa.select(db.sync_runs.c.pages_total).where(
+            db.sync_runs.c.sync_history_id == ctx.sync_hid)).scalar()
+        if total is None:
+            return False
+        done = conn.execute(sa.select(sa.func.count()).where(
+            sb.sync_history_id == ctx.sync_hid,
+            sa.or_(sb.archived_at.is_not(None), sb.status == "FAILED"))).scalar_one()
+    return done >= total
+
+
+def start_failed(connector_ref: str, sync_hid: str, error: str) -> None:
+    """start_sync itself was dead-lettered: close the run as FAILED (if it was opened) and free the lock."""
+    hid = uuid.UUID(sync_hid)
+    with db.get_engine().begin() as conn:
+        conn.execute(db.sync_history.update().where(db.sync_history.c.id == hid,
+                                                     db.sync_history.c.status == "RUNNING").values(
+            status="FAILED", completed_at=utcnow(), error_details={"errors": [redact(error)[:1000]]}))
+    try:
+        row = catalog.get(connector_ref)
+    except Exception:
+        return
+    _release(row.id, sync_hid)
+
+
+def _release(connector_id: Any, sync_hid: str) -> None:
+    # delete the lock only if this sync holds it
+    get_redis().eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
+                     "return 0", 1, lock_key(connector_id), sync_hid)
+
+
+def finish(sync_hid: str) -> dict[str, Any] | None:
+    """Close the sync: counts, status, cursor (only when there is no gap), report, Kafka event, lock."""
+    ctx = load(sync_hid)
+    if not _finished(ctx):
+        return None
+    sb, sh = db.sync_batches.c, db.sync_history.c
+    engine = db.get_engine()
+    with engine.begin() as conn:
+        run = conn.execute(sa.select(db.sync_runs).where(db.sync_runs.c.sync_history_id == ctx.sync_hid)
+                           .with_for_update()).one()
+        agg = conn.execute(sa.select(
+            sa.func.count().filter(sb.status == "FAILED").label("failed"),
+            sa.func.count().filter(sb.status == "PERSISTED").label("persisted"),
+            sa.func.coalesce(sa.func.sum(sb.records_new), 0).label("new"),
+            sa.func.coalesce(sa.func.sum(sb.records_updated), 0).label("updated"),
+            sa.func.coalesce(sa.func.sum(sb.records_unchanged), 0).label("unchanged"),
+            sa.func.coalesce(sa.func.sum(sb.records_invalid), 0).label("invalid"),
+            sa.func.max(sb.max_cursor).label("cursor"),
+        ).where(sb.sync_history_id == ctx.sync_hid)).one()
+        failures = conn.execute(sa.select(sb.batch_no, sb.details).where(
+            sb.sync_history_id == ctx.sync_hid, sb.status == "FAILED").order_by(sb.batch_no)).all()
+        invalid = [dict(inv, batch=r.batch_no) for r in conn.execute(sa.select(sb.batch_no, sb.details).where(
+            sb.sync_history_id == ctx.sync_hid, sb.records_invalid > 0).order_by(sb.batch_no))
+            for inv in (r.details or {}).get("invalid", [])][:MAX_REPORTED_INVALID]
+        if agg.persisted == 0 and agg.failed:
+            status = "FAILED"
+        elif agg.failed or agg.invalid:
+            status = "PARTIAL"
+        else:
+            status = "SUCCESS"
+        errors = [{"batch": f.batch_no, "error": (f.details or {}).get("error")} for f in failures]
+        current = conn.execute(sa.select(sh.status, sh.records_new, sh.records_updated, sh.error_details)
+                               .where(sh.id == ctx.sync_hid)).one()
+        if (current.status == status and current.records_new == agg.new
+                and current.records_updated == agg.updated and current.error_details):
+            _release(ctx.connector.id, sync_hid)  # closed already (task ran twice): nothing new to say
+            return current.error_details.get("report")
+        if not agg.failed and agg.cursor:  # the cursor never moves past a gap
+            stmt = pg_insert(db.connector_state).values(connector_id=ctx.connector.id,
+                                                        stream=ctx.connector.instance().stream,
+                                                        cursor=agg.cursor, sync_id=ctx.sync_id)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["connector_id", "stream"],
+                set_={"cursor": stmt.excluded.cursor, "sync_id": stmt.excluded.sync_id, "updated_at": sa.func.now()},
+                where=sa.or_(db.connector_state.c.cursor.is_(None),
+                             db.connector_state.c.cursor < stmt.excluded.cursor)))
+        completed = utcnow()
+        duration_ms = int((completed - ctx.started_at).total_seconds() * 1000)
+        processed = agg.new + agg.updated + agg.unchanged
+        interval = catalog.interval_seconds(ctx.connector.interval)
+        next_at = completed + timedelta(seconds=interval) if interval else None
+        pages = run.pages_total or 0
+        report = {
+            "sync_id": ctx.sync_id, "connector": ctx.connector.name, "connector_id": str(ctx.connector.id),
+            "status": status, "duration_ms": duration_ms,
+            "records": {"processed": processed, "new": agg.new, "updated": agg.updated,
+                        "unchanged": agg.unchanged, "invalid": agg.invalid},
+            "records_per_second": round(processed / max(duration_ms / 1000, 1e-3), 1),
+            "pages": pages, "pages_failed": agg.failed,
+            "success_rate": round(100.0 * (pages - agg.failed) / pages, 1) if pages else 100.0,
+            "errors": errors, "invalid_records": invalid, "cursor": agg.cursor,
+            "next_sync_at": iso(next_at) if next_at else None,
+        }
+        conn.execute(db.sync_history.update().where(sh.id == ctx.sync_hid).values(
+            status=status, records_processed=processed, records_new=agg.new, records_updated=agg.updated,
+            errors_count=agg.failed + agg.invalid, duration_ms=duration_ms, completed_at=completed,
+            next_sync_at=next_at, error_details={"report": report}))
+        announce = run.event_published_status != status
+    if announce:
+        event = sync_complete_event(
+            sync_id=ctx.sync_id, connector_id=str(ctx.connector.id), tenant_id=str(ctx.connector.tenant_id),
+            status=status, new=agg.new, updated=agg.updated, touched=agg.unchanged, duration_ms=duration_ms,
+            errors=errors, timestamp=iso(completed))
+        publish(get_settings().kafka_topic, str(ctx.connector.id), event)
+        with engine.begin() as conn:
+            conn.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == ctx.sync_hid)
+                         .values(event_published_status=status))
+    _release(ctx.connector.id, sync_hid)
+    return report

@@ -1,0 +1,87 @@
+"""The base task: late acks, retries with exponential backoff + jitter, vendor waits, dead-lettering."""
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+import uuid
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Retry
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from nexus_sync import db
+from nexus_sync.config import get_settings
+from nexus_sync.credentials import redact
+from nexus_sync.errors import RateLimited, SyncError
+
+log = logging.getLogger(__name__)
+RATE_LIMIT_MAX_RETRIES = 50  # a rate limit never drops a page: it waits, many times if it must
+
+
+def backoff(retries: int) -> float:
+    """1s, 2s, 4s, 8s… capped, with full jitter on top half."""
+    base = min(get_settings().retry_backoff_max, 2.0 ** retries)
+    return base / 2 + random.uniform(0, base / 2)
+
+
+class PipelineTask(Task):
+    abstract = True
+    acks_late = True
+    reject_on_worker_lost = True
+    max_retries = 3
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Retry:
+            raise
+        except RateLimited as exc:
+            raise self.retry(exc=exc, countdown=max(exc.wait_seconds, 1.0), max_retries=RATE_LIMIT_MAX_RETRIES)
+        except Exception as exc:
+            retryable = getattr(exc, "retryable", not isinstance(exc, SyncError))
+            if retryable and self.request.retries < get_settings().task_max_retries and not self.request.is_eager:
+                raise self.retry(exc=exc, countdown=backoff(self.request.retries),
+                                 max_retries=get_settings().task_max_retries)
+            raise
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """Out of retries (or not retryable): keep the task and the error durably, then tell the pipeline."""
+        try:
+            dead_letter(self.name, task_id, list(args), dict(kwargs), exc, str(einfo),
+                        self.request.retries, self.request.delivery_info or {})
+        except Exception:
+            log.exception("could not dead-letter task %s %s", self.name, task_id)
+        try:
+            self.on_dead_letter(args, kwargs, f"{type(exc).__name__}: {exc}")
+        except Exception:
+            log.exception("dead-letter follow-up of %s %s failed", self.name, task_id)
+
+    def on_dead_letter(self, args: Any, kwargs: Any, error: str) -> None:
+        """Hook for tasks: record what the failure means for the sync."""
+
+
+def dead_letter(name: str, task_id: str, args: list[Any], kwargs: dict[str, Any], exc: BaseException,
+                tb: str, retries: int, delivery_info: dict[str, Any]) -> None:
+    connector_id = sync_hid = None
+    if name == "tasks.sync.start_sync" and len(args) >= 2:
+        sync_hid = args[1]
+    elif args and name.startswith("tasks.sync."):
+        sync_hid = args[0]
+    if sync_hid:
+        try:
+            from nexus_sync.pipeline import load
+
+            connector_id = load(sync_hid).connector.id
+        except Exception:
+            pass
+    with db.get_engine().begin() as conn:
+        conn.execute(pg_insert(db.dead_letters).values(
+            id=uuid.uuid4(), task_name=name, task_id=task_id, args=args, kwargs=kwargs,
+            headers={"delivery_info": {k: str(v) for k, v in delivery_info.items()}},
+            queue=(delivery_info or {}).get("routing_key"), connector_id=connector_id,
+            sync_history_id=uuid.UUID(sync_hid) if sync_hid else None,
+            exception_type=type(exc).__name__, error=redact(str(exc))[:4000],
+            traceback=redact(tb or "".join(traceback.format_exception(exc)))[:20000], retries=retries,
+        ).on_conflict_do_nothing())

@@ -1,0 +1,86 @@
+"""The sync chain's tasks. Each is a thin wrapper: call the pipeline stage, enqueue what follows."""
+from __future__ import annotations
+
+from typing import Any
+
+from celery import chain
+
+from nexus_sync import pipeline
+from nexus_sync.celery_app import app
+from tasks.base import PipelineTask
+
+
+class BatchTask(PipelineTask):
+    """A task of one batch: args are (sync_hid, batch_no); a dead-lettered one leaves a gap in the sync."""
+
+    def on_dead_letter(self, args: Any, kwargs: Any, error: str) -> None:
+        if pipeline.batch_failed(args[0], args[1], f"{self.name}: {error}"):
+            notify.delay(args[0])
+
+
+class StartTask(PipelineTask):
+    def on_dead_letter(self, args: Any, kwargs: Any, error: str) -> None:
+        connector = args[0] if args else kwargs["connector"]
+        sync_hid = args[1] if len(args) > 1 else kwargs.get("sync_hid") or self.request.id
+        pipeline.start_failed(connector, sync_hid, error)
+
+
+@app.task(base=StartTask, name="tasks.sync.start_sync", bind=True)
+def start_sync(self: PipelineTask, connector: str, sync_hid: str | None = None, trigger: str = "manual") -> dict:
+    """Lock the connector, open sync_history RUNNING and fetch the first page."""
+    sync_hid = sync_hid or self.request.id
+    result = pipeline.start(connector, sync_hid, trigger)
+    if not result.skipped:
+        fetch.delay(sync_hid, 0, None, result.since)
+    return {"sync_hid": sync_hid, "skipped": result.skipped, "reason": result.reason}
+
+
+class FetchTask(PipelineTask):
+    def on_dead_letter(self, args: Any, kwargs: Any, error: str) -> None:
+        if pipeline.fetch_failed(args[0], args[1], f"{self.name}: {error}"):
+            notify.delay(args[0])
+
+
+@app.task(base=FetchTask, name="tasks.sync.fetch", bind=True)
+def fetch(self: PipelineTask, sync_hid: str, batch_no: int, state: dict | None, since: str | None) -> dict:
+    """Pull one vendor page, stage it, start its batch chain and the next page's fetch."""
+    next_state = pipeline.fetch(sync_hid, batch_no, state, since)
+    chain(normalize.si(sync_hid, batch_no), dedup.si(sync_hid, batch_no), persist.si(sync_hid, batch_no),
+          archive.si(sync_hid, batch_no)).delay()
+    if next_state is not None:
+        fetch.delay(sync_hid, batch_no + 1, next_state, since)
+    return {"batch": batch_no, "last": next_state is None}
+
+
+@app.task(base=BatchTask, name="tasks.sync.normalize")
+def normalize(sync_hid: str, batch_no: int) -> dict:
+    """Vendor records → validated NormalizedRecords (bad ones skipped and reported)."""
+    return pipeline.normalize(sync_hid, batch_no)
+
+
+@app.task(base=BatchTask, name="tasks.sync.dedup")
+def dedup(sync_hid: str, batch_no: int) -> dict:
+    """Classify NEW / UPDATED / UNCHANGED against the Redis cache (Postgres on a miss)."""
+    return pipeline.dedup(sync_hid, batch_no)
+
+
+@app.task(base=BatchTask, name="tasks.sync.persist")
+def persist(sync_hid: str, batch_no: int) -> dict:
+    """Batched upsert into raw_data in one transaction with the batch's bookkeeping."""
+    return pipeline.persist(sync_hid, batch_no)
+
+
+@app.task(base=BatchTask, name="tasks.sync.archive")
+def archive(sync_hid: str, batch_no: int) -> dict:
+    """Append new/updated records to ClickHouse; the last batch triggers notify."""
+    counts, finished = pipeline.archive(sync_hid, batch_no)
+    if finished:
+        notify.delay(sync_hid)
+    return counts
+
+
+@app.task(base=PipelineTask, name="tasks.sync.notify")
+def notify(sync_hid: str) -> dict | None:
+    """Close the sync: sync_history, cursor, report, Kafka event, lock."""
+    report = pipeline.finish(sync_hid)
+    return None if report is None else {"status": report["status"], "sync_id": report["sync_id"]}

@@ -1,0 +1,56 @@
+"""Drive the pipeline's stages in this process (no worker): every stage still runs on the real stack."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from nexus_sync import db, pipeline
+
+
+def run_inline(connector: str, twice: bool = False) -> tuple[str, dict[str, Any]]:
+    """One sync, stage by stage; with twice=True every stage runs a second time right after the first."""
+    hid = str(uuid.uuid4())
+    rounds = 2 if twice else 1
+    started = None
+    for _ in range(rounds):
+        started = pipeline.start(connector, hid, "test")
+    assert started is not None and not started.skipped, started
+    batch, state = 0, None
+    while True:
+        for _ in range(rounds):
+            nxt = pipeline.fetch(hid, batch, state, started.since)
+        for stage in (pipeline.normalize, pipeline.dedup, pipeline.persist):
+            for _ in range(rounds):
+                stage(hid, batch)
+        for _ in range(rounds):
+            pipeline.archive(hid, batch)
+        if nxt is None:
+            break
+        batch, state = batch + 1, nxt
+    report = None
+    for _ in range(rounds):
+        report = pipeline.finish(hid) or report
+    assert report is not None
+    return hid, report
+
+
+def raw_rows(tenant_id: uuid.UUID) -> list[Any]:
+    rd = db.raw_data.c
+    with db.get_engine().connect() as conn:
+        return conn.execute(sa.select(rd.source_id, rd.hash, rd.data, rd.last_seen, rd.ingested_at, rd.id)
+                            .where(rd.tenant_id == tenant_id).order_by(rd.source_id)).all()
+
+
+def cursor_of(connector_id: uuid.UUID) -> str | None:
+    with db.get_engine().connect() as conn:
+        return conn.execute(sa.select(db.connector_state.c.cursor)
+                            .where(db.connector_state.c.connector_id == connector_id)).scalar()
+
+
+def archive_count(tenant_id: uuid.UUID) -> int:
+    from nexus_sync.archive import TABLE, get_archive
+
+    return int(get_archive().query(
+        f"SELECT count() AS n FROM {TABLE} WHERE tenant_id = toUUID('{tenant_id}')")[0]["n"])

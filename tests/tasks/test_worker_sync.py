@@ -1,0 +1,120 @@
+"""The Celery chain in a real worker process on the real stack."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from nexus_sync import db, procs
+from nexus_sync.cli import run_sync, wait_for
+from nexus_sync.redis_client import get_redis
+from tests.conftest import STATE, worker_env
+from tests.pipeline.helpers import archive_count, cursor_of, raw_rows
+
+
+@pytest.fixture(scope="module")
+def worker(stack, secrets_file):
+    proc = procs.start_worker(STATE / "logs" / "tasks-worker.log", env=worker_env(), concurrency=2)
+    yield proc
+    proc.stop()
+
+
+def sync(name: str, timeout: float = 120) -> dict:
+    hid = run_sync(name, wait=False)["sync_hid"]
+    return wait_for(hid, timeout, progress=False)
+
+
+def test_two_connectors_sync_end_to_end(sim, make_connector, worker):
+    cs, okta = make_connector(sim, "crowdstrike", page_size=400), make_connector(sim, "okta", page_size=100)
+    hids = [run_sync(c.name, wait=False)["sync_hid"] for c in (cs, okta)]
+    reports = [wait_for(h, 120, progress=False) for h in hids]
+    assert [r["status"] for r in reports] == ["SUCCESS", "SUCCESS"]
+    assert reports[0]["records"]["new"] == 1200 and reports[1]["records"]["new"] == 450
+    assert {r.source_id for r in raw_rows(cs.tenant_id)} == set(sim.truth("crowdstrike"))
+    assert {r.source_id for r in raw_rows(okta.tenant_id)} == set(sim.truth("okta"))
+    assert cursor_of(cs.id) and cursor_of(okta.id)
+    assert archive_count(cs.tenant_id) == 1200
+    assert get_redis().get(f"nexus:lock:connector:{cs.id}") is None  # lock released
+
+
+def test_no_broker_message_carries_record_payloads(sim, make_connector, worker):
+    conn = make_connector(sim, "okta", page_size=100)
+    truth = sim.truth("okta")
+    pushed: list[bytes] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        with get_redis().monitor() as m:
+            for cmd in m.listen():
+                if stop.is_set():
+                    return
+                text = cmd["command"]
+                if text.startswith(("LPUSH", "RPUSH")) and "nexus:" not in text:
+                    pushed.append(text.encode())
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    report = sync(conn.name)
+    stop.set()
+    get_redis().ping()  # wake the monitor loop
+    t.join(5)
+    assert report["status"] == "SUCCESS"
+    assert len(pushed) >= 4 * 5  # the chain's messages were seen
+    emails = [u["profile"]["email"] for u in truth.values()]
+    for msg in pushed:
+        assert len(msg) < 8000, "broker message too big for a reference"
+        assert not any(e.encode() in msg for e in emails[:200]), "a record travelled through the broker"
+        assert b"sim-okta-token" not in msg
+
+
+def test_failing_task_is_dead_lettered_and_replays(stack, secrets_file, make_connector, worker):
+    from nexus_sync import dlq
+    from nexus_sync.simulator import SimConfig, Simulator
+
+    s = Simulator(SimConfig(seed=11, sizes={"crowdstrike": 300})).start()
+    try:
+        s.set_faults("crowdstrike", broken_paths=["/devices/entities/devices/v2"])
+        conn = make_connector(s, "crowdstrike", page_size=100)
+        report = sync(conn.name)
+        assert report["status"] == "FAILED" and report["errors"]
+        entries = dlq.list_entries(connector_id=conn.id)
+        assert [e.task_name for e in entries] == ["tasks.sync.fetch"]
+        entry = entries[0]
+        assert entry.args[1] == 0 and entry.retries == 3 and "500" in entry.error
+        assert "TransientError" in entry.exception_type and entry.traceback
+        assert raw_rows(conn.tenant_id) == []
+
+        s.set_faults("crowdstrike", broken_paths=[])
+        dlq.replay(str(entry.id))
+        hid = str(entry.sync_history_id)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with db.get_engine().connect() as c:
+                status = c.execute(sa.select(db.sync_history.c.status)
+                                   .where(db.sync_history.c.id == uuid.UUID(hid))).scalar()
+            if status == "SUCCESS":
+                break
+            time.sleep(0.3)
+        assert status == "SUCCESS"
+        assert {r.source_id for r in raw_rows(conn.tenant_id)} == set(s.truth("crowdstrike"))
+        assert dlq.list_entries(connector_id=conn.id) == []  # replayed entries leave the waiting list
+    finally:
+        s.stop()
+
+
+def test_missing_secret_fails_fast_naming_it(stack, make_connector, worker, sim, secrets_file):
+    from nexus_sync import catalog
+
+    conn = make_connector(sim, "okta")
+    spec = catalog.ConnectorSpec(name=conn.name + "-nosecret", type="okta", tenant_id=uuid.uuid4(),
+                                 config={"base_url": sim.base_url("okta")})
+    catalog.apply([spec])
+    started = time.monotonic()
+    report = sync(spec.name, timeout=60)
+    assert report["status"] == "FAILED"
+    assert time.monotonic() - started < 20  # config errors are not retried
+    assert "missing secret(s) token" in str(report)
