@@ -6,7 +6,7 @@ import sys
 from enum import Enum
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Queue
 
 from nexus_sync.config import ConfigError, get_settings
@@ -24,13 +24,16 @@ def make_app() -> Celery:
     try:
         settings = get_settings()
         broker = settings.redis
-        visibility = settings.broker_visibility_timeout
+        visibility, restore = settings.broker_visibility_timeout, settings.broker_restore_interval
     except ConfigError:
-        broker, visibility = "redis://127.0.0.1:6379/0", 600  # resolved for real when a worker starts
+        broker, visibility, restore = "redis://127.0.0.1:6379/0", 600, 10  # a worker resolves it for real
     app.conf.update(
         broker_url=broker,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": visibility},
+        # acks_late over Redis: a dead worker's unacked tasks come back after visibility_timeout; kombu
+        # sweeps every interval × throttle seconds (default 100 s), so sweep every `restore` seconds instead
+        broker_transport_options={"visibility_timeout": visibility, "unacked_restore_interval": restore,
+                                  "unacked_restore_throttle": 1},
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
@@ -65,3 +68,11 @@ def _check_schema(**_kwargs: object) -> None:
     except Exception as exc:  # database unreachable
         print(f"nexus-sync worker: cannot check the database schema: {exc}", file=sys.stderr)
         sys.exit(3)
+
+
+@worker_process_init.connect
+def _after_fork(**_kwargs: object) -> None:
+    from nexus_sync import archive, db
+
+    db.reset_after_fork()
+    archive.archive_for.cache_clear()

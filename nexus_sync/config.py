@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     broker_visibility_timeout: int = Field(
         600, gt=0, description="seconds before an unacked task of a dead worker is redelivered"
     )
+    broker_restore_interval: int = Field(
+        10, gt=0, description="seconds between sweeps that give dead workers' unacked tasks back"
+    )
     task_max_retries: int = Field(3, ge=0)
     retry_backoff_max: int = Field(60, gt=0, description="cap of the exponential retry backoff (s)")
     http_timeout: float = Field(30.0, gt=0)

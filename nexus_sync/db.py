@@ -132,10 +132,26 @@ dead_letters = sa.Table(
 
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> sa.Engine:
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, future=True)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    _created.append(engine)
+    return engine
 
 
 def get_engine() -> sa.Engine:
     from nexus_sync.config import get_settings
 
     return engine_for(get_settings().db_url)
+
+
+def reset_after_fork() -> None:
+    """A forked pool child must not reuse the parent's sockets: drop inherited pooled connections."""
+    for engine in _engines():
+        engine.dispose(close=False)
+
+
+def _engines() -> list[sa.Engine]:
+    # lru_cache keeps no public view of its values; track them as they are created
+    return list(_created)
+
+
+_created: list[sa.Engine] = []

@@ -117,16 +117,15 @@ def start(connector_ref: str, sync_hid: str, trigger: str = "manual") -> StartRe
             return StartResult(sync_hid, True, reason)
     since = None
     with engine.begin() as conn:
-        inserted = conn.execute(pg_insert(db.sync_history).values(
+        conn.execute(pg_insert(db.sync_history).values(
             id=hid, tenant_id=row.tenant_id, connector_id=row.id, sync_id=f"sync-{hid.hex}", status="RUNNING",
             records_processed=0, records_new=0, records_updated=0, errors_count=0, duration_ms=0,
             started_at=utcnow(),
-        ).on_conflict_do_nothing()).rowcount
-        if inserted:
-            runs = conn.execute(sa.select(sa.func.count()).select_from(db.sync_history).where(
-                db.sync_history.c.connector_id == row.id, db.sync_history.c.status != "SKIPPED")).scalar_one()
-            conn.execute(pg_insert(db.sync_runs).values(
-                sync_history_id=hid, sync_run=runs, trigger=trigger).on_conflict_do_nothing())
+        ).on_conflict_do_nothing())
+        runs = conn.execute(sa.select(sa.func.count()).select_from(db.sync_history).where(
+            db.sync_history.c.connector_id == row.id, db.sync_history.c.status != "SKIPPED")).scalar_one()
+        conn.execute(pg_insert(db.sync_runs).values(
+            sync_history_id=hid, sync_run=runs, trigger=trigger).on_conflict_do_nothing())
         if row.config.get("incremental"):
             since = conn.execute(sa.select(db.connector_state.c.cursor).where(
                 db.connector_state.c.connector_id == row.id)).scalar()
@@ -467,6 +466,7 @@ def finish(sync_hid: str) -> dict[str, Any] | None:
             errors_count=agg.failed + agg.invalid, duration_ms=duration_ms, completed_at=completed,
             next_sync_at=next_at, error_details={"report": report}))
         announce = run.event_published_status != status
+    _release(ctx.connector.id, sync_hid)  # the next sync may start while this one's event goes out
     if announce:
         event = sync_complete_event(
             sync_id=ctx.sync_id, connector_id=str(ctx.connector.id), tenant_id=str(ctx.connector.tenant_id),
@@ -476,5 +476,4 @@ def finish(sync_hid: str) -> dict[str, Any] | None:
         with engine.begin() as conn:
             conn.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == ctx.sync_hid)
                          .values(event_published_status=status))
-    _release(ctx.connector.id, sync_hid)
     return report

@@ -16,6 +16,7 @@ import yaml
 STATE = Path(os.environ.get("NEXUS_TEST_STATE_DIR") or tempfile.mkdtemp(prefix="nxt-", dir="/tmp"))
 os.environ["NEXUS_STATE_DIR"] = str(STATE)
 os.environ["NEXUS_BROKER_VISIBILITY_TIMEOUT"] = "8"  # a killed worker's tasks come back quickly
+os.environ["NEXUS_BROKER_RESTORE_INTERVAL"] = "1"
 os.environ.setdefault("NEXUS_RETRY_BACKOFF_MAX", "2")
 for var in ("NEXUS_DATABASE_URL", "NEXUS_REDIS_URL", "NEXUS_KAFKA_BOOTSTRAP", "NEXUS_CLICKHOUSE_URL"):
     os.environ.pop(var, None)

@@ -23,6 +23,7 @@ simulator module; nothing here needs to change.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import random
 import re
@@ -73,18 +74,41 @@ def vendor_rng(seed: int, vendor: str, *extra: Any) -> "FastRandom":
 
 
 def generate(vendor: str, seed: int, size: int) -> list[dict]:
-    """Fresh (mutable) records for a vendor; cached underneath, so repeat calls are cheap."""
-    return orjson.loads(dataset_bytes(vendor, seed, size))
+    """A private, mutable copy of the dataset (the shared cached one is read-only)."""
+    return orjson.loads(orjson.dumps(records(vendor, seed, size)))
 
 
-@lru_cache(maxsize=32)
-def dataset_bytes(vendor: str, seed: int, size: int) -> bytes:
-    """The dataset serialized once per (vendor, seed, size); callers get copies via orjson."""
-    if vendor not in _GENERATORS:
-        raise KeyError(f"no data generator registered for vendor {vendor!r}")
-    if size < 0:
-        raise ValueError("size must be >= 0")
-    return orjson.dumps(_GENERATORS[vendor](seed, size))
+_cache: dict[tuple[str, int, int], tuple[dict, ...]] = {}
+_cache_lock = threading.Lock()
+_CACHE_MAX = 8
+
+
+def records(vendor: str, seed: int, size: int) -> tuple[dict, ...]:
+    """The dataset for (vendor, seed, size), generated once per process and shared.
+
+    READ-ONLY by convention: the simulator never edits these dicts in place (a mutation
+    replaces a record by a changed copy), so many Simulator instances can share them.
+    """
+    key = (vendor, seed, size)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            return hit
+        if vendor not in _GENERATORS:
+            raise KeyError(f"no data generator registered for vendor {vendor!r}")
+        if size < 0:
+            raise ValueError("size must be >= 0")
+        was_enabled = gc.isenabled()
+        gc.disable()  # millions of fresh containers: the cyclic GC would only slow this down
+        try:
+            result = tuple(_GENERATORS[vendor](seed, size))
+        finally:
+            if was_enabled:
+                gc.enable()
+        if len(_cache) >= _CACHE_MAX:
+            _cache.pop(next(iter(_cache)))
+        _cache[key] = result
+        return result
 
 
 def build_profiles(factory_cls: type[factory.Factory], seed: int, vendor: str, n: int = PROFILE_COUNT) -> list[dict]:
@@ -236,10 +260,12 @@ _UPPER_PAIRS = [a + b for a in _UPPER_ALNUM for b in _UPPER_ALNUM]
 
 def _upper_code(rng: FastRandom, k: int) -> str:
     """k chars of [A-Z0-9] (no I/O), two at a time."""
-    pairs = _UPPER_PAIRS
-    n = len(pairs)
-    s = "".join([pairs[int(rng.random() * n)] for _ in range((k + 1) // 2)])
-    return s[:k]
+    pairs, n, R = _UPPER_PAIRS, len(_UPPER_PAIRS), rng.random
+    if k == 7:
+        return pairs[int(R() * n)] + pairs[int(R() * n)] + pairs[int(R() * n)] + _UPPER_ALNUM[int(R() * 34)]
+    if k == 10:
+        return pairs[int(R() * n)] + pairs[int(R() * n)] + pairs[int(R() * n)] + pairs[int(R() * n)] + pairs[int(R() * n)]
+    return "".join([pairs[int(R() * n)] for _ in range((k + 1) // 2)])[:k]
 
 
 @register_generator("crowdstrike")

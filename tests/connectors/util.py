@@ -21,7 +21,7 @@ def make(cls: Any, base_url: str, secrets: dict[str, str], tmp_path: Any, sleep:
 
     path.write_text(yaml.safe_dump({name: secrets}))
     ctx = Context(name, cls.Config.model_validate({"base_url": base_url, **config}),
-                  SecretsProvider(CredentialStore(path), name), HttpClient(timeout=5, sleep=sleep or Sleeps()))
+                  SecretsProvider(CredentialStore(path), name), HttpClient(timeout=5, sleep=Sleeps() if sleep is None else sleep))
     return cls(ctx)
 
 

@@ -1,0 +1,193 @@
+"""Okta users, as in ../shared/vendor-apis.md §5.
+
+Served under ``/okta``:
+
+* ``GET /api/v1/users?limit=&after=&filter=&q=`` → bare JSON array of users. ``limit``
+  defaults to 200 and is capped at 200. Paging is by ``Link`` headers only:
+  ``<...>; rel="self"`` always and ``<.../okta/api/v1/users?after=<id>&limit=N>; rel="next"``
+  (absolute URL, including our prefix) while more users remain; no next link on the last page.
+* ``GET /api/v1/users/{id}`` → one user (the target of ``_links.self.href``).
+* ``Authorization: SSWS <token>`` required: else 401 E0000011.
+* Every response has ``X-Rate-Limit-Limit`` / ``-Remaining`` / ``-Reset`` (epoch seconds,
+  fixed one-minute windows); over the limit → 429 E0000047 with the same headers.
+"""
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import time
+from typing import Any, Callable
+from urllib.parse import quote, urlencode
+
+from nexus_sync.simulator import data
+from nexus_sync.simulator.server import BadRequest, Request, Response, VendorSim, register, route
+
+MAX_LIMIT = 200
+_TS_FIELDS = {"created", "activated", "statusChanged", "lastLogin", "lastUpdated", "passwordChanged"}
+_FILTER_CLAUSE = re.compile(r'^\s*(?P<field>[A-Za-z_.]+)\s+(?P<op>eq|gt|ge|lt|le)\s+"(?P<value>[^"]*)"\s*$', re.I)
+_ERRORS = {
+    400: ("E0000001", "Api validation failed: {message}"),
+    401: ("E0000011", "Invalid token provided"),
+    404: ("E0000007", "Not found: Resource not found: {message}"),
+    405: ("E0000022", "The endpoint does not support the provided HTTP method"),
+    429: ("E0000047", "API call exceeded rate limit due to too many requests."),
+    500: ("E0000009", "Internal Server Error"),
+    503: ("E0000009", "Internal Server Error"),
+}
+
+
+@register
+class OktaSim(VendorSim):
+    name = "okta"
+    id_field = "id"
+    default_credentials = {"token": "sim-okta-token"}
+    default_rate_limit = 600
+    sliding_window = False  # Okta resets its counters at X-Rate-Limit-Reset (one-minute windows)
+
+    # ---- data: _links point at this server ---------------------------------------
+
+    def render(self, obj: Any) -> bytes:
+        raw = super().render(obj)
+        return raw.replace(data.OKTA_ORG_URL.encode() + b"/api/v1/",
+                           f"{self.sim.url}/{self.name}/api/v1/".encode())
+
+    # ---- dialect ---------------------------------------------------------------------
+
+    def error(self, status: int, message: str) -> Response:
+        code, summary = _ERRORS.get(status, ("E0000009", "Internal Server Error"))
+        summary = summary.format(message=message)
+        body = {"errorCode": code, "errorSummary": summary, "errorLink": code,
+                "errorId": "oae" + secrets.token_urlsafe(16)[:19],
+                "errorCauses": [{"errorSummary": message}] if status == 400 else []}
+        return Response(status, self.render(body))
+
+    def rate_limit_headers(self, limit: int, remaining: int, reset_epoch: float) -> list[tuple[str, str]]:
+        return [("X-Rate-Limit-Limit", str(limit)), ("X-Rate-Limit-Remaining", str(remaining)),
+                ("X-Rate-Limit-Reset", str(math.ceil(reset_epoch)))]
+
+    def too_many_requests(self, limit: int, reset_epoch: float) -> Response:
+        resp = self.error(429, "rate limit")
+        resp.headers.extend(self.rate_limit_headers(limit, 0, reset_epoch))
+        return resp
+
+    def authenticate(self, req: Request) -> Response | None:
+        scheme, _, token = (req.headers.get("Authorization") or "").partition(" ")
+        if scheme == "SSWS" and token.strip() and token.strip() == self.credentials.get("token"):
+            return None
+        return self.error(401, "invalid token")
+
+    # ---- users --------------------------------------------------------------------------
+
+    def _predicate(self, flt: str, q: str) -> Callable[[dict], bool] | None:
+        clauses = []
+        if flt.strip():
+            for part in re.split(r"\s+and\s+", flt.strip(), flags=re.I):
+                m = _FILTER_CLAUSE.match(part)
+                if not m:
+                    raise BadRequest(f"filter: unsupported expression {part!r}")
+                fld, op, value = m["field"], m["op"].lower(), m["value"]
+                if fld in _TS_FIELDS:
+                    try:
+                        ts = data.parse_iso(value)
+                    except ValueError:
+                        raise BadRequest(f"filter: invalid timestamp {value!r}") from None
+                    value = data.iso_ms_z(int(ts.timestamp()), ts.microsecond // 1000)
+                elif fld not in ("status", "id", "profile.login", "profile.email", "profile.firstName",
+                                 "profile.lastName"):
+                    raise BadRequest(f"filter: unsupported field {fld!r}")
+                elif op != "eq":
+                    raise BadRequest(f"filter: {fld} supports eq only")
+                clauses.append((fld, op, value))
+        q = q.strip().lower()
+        if not clauses and not q:
+            return None
+
+        def get(rec: dict, fld: str) -> Any:
+            if fld.startswith("profile."):
+                return (rec.get("profile") or {}).get(fld[8:])
+            return rec.get(fld)
+
+        def pred(rec: dict) -> bool:
+            for fld, op, value in clauses:
+                have = get(rec, fld)
+                if have is None:
+                    return False
+                if op == "eq":
+                    ok = have == value
+                elif op == "gt":
+                    ok = have > value
+                elif op == "ge":
+                    ok = have >= value
+                elif op == "lt":
+                    ok = have < value
+                else:
+                    ok = have <= value
+                if not ok:
+                    return False
+            if q:  # Okta's q: startsWith on firstName, lastName or email
+                p = rec.get("profile") or {}
+                if not any(str(p.get(k) or "").lower().startswith(q) for k in ("firstName", "lastName", "email")):
+                    return False
+            return True
+
+        return pred
+
+    @route("GET", "/api/v1/users")
+    def list_users(self, req: Request) -> Response:
+        if req.arg("search"):
+            raise BadRequest("search: not supported by the simulator (use filter or q)")
+        raw_limit = req.arg("limit")
+        try:
+            limit = MAX_LIMIT if raw_limit in (None, "") else int(raw_limit)
+        except ValueError:
+            raise BadRequest(f"limit: not a number: {raw_limit!r}") from None
+        if limit < 1:
+            raise BadRequest("limit: must be at least 1")
+        limit = min(limit, MAX_LIMIT)  # Okta caps, it does not reject
+        flt, q = req.arg("filter", "") or "", req.arg("q", "") or ""
+        pred = self._predicate(flt, q)
+        after = req.arg("after")
+        with self.lock:
+            order, records = self.order, self.records
+            if after:
+                if after not in self.position:
+                    raise BadRequest(f"after: unknown cursor {after!r}")
+                start = self.position[after] + 1
+            else:
+                start = 0
+            page: list[dict] = []
+            i, n = start, len(order)
+            while i < n and len(page) < limit:
+                rec = records[order[i]]
+                if pred is None or pred(rec):
+                    page.append(rec)
+                i += 1
+            more = False
+            if len(page) == limit:
+                if pred is None:
+                    more = i < n
+                else:
+                    more = any(pred(records[order[j]]) for j in range(i, n))
+        resp = Response(200, self.render(page))
+        resp.headers.append(("Link", f'<{req.url}>; rel="self"'))
+        if more:
+            params = {"after": page[-1]["id"], "limit": str(limit)}
+            if flt:
+                params["filter"] = flt
+            if q:
+                params["q"] = q
+            nxt = f"{req.base_url}/api/v1/users?{urlencode(params, quote_via=quote)}"
+            resp.headers.append(("Link", f'<{nxt}>; rel="next"'))
+        return resp
+
+    @route("GET", "/api/v1/users/(?P<user_id>[^/]+)")
+    def get_user(self, req: Request, user_id: str) -> Response:
+        with self.lock:
+            rec = self.records.get(user_id)
+            if rec is None:  # Okta also resolves a login here
+                rec = next((r for r in self.records.values()
+                            if (r.get("profile") or {}).get("login", "").lower() == user_id.lower()), None)
+        if rec is None:
+            return self.error(404, f"{user_id} (User)")
+        return Response(200, self.render(rec))
