@@ -193,8 +193,9 @@ def identity_key(kind: str, source: str, data: _Data) -> str:
     return hashlib.md5("\x1f".join(parts).encode()).hexdigest()
 
 
-# fields that change on every observation without the thing itself changing
-VOLATILE_FIELDS = frozenset({"last_seen_time", "last_seen", "modified_time"})
+# fields that change on every observation (a check-in) without the thing itself changing; the vendor's
+# modification time is NOT one of them: when the vendor says the record changed, we store the new version
+VOLATILE_FIELDS = frozenset({"last_seen_time", "last_seen"})
 
 
 def content_hash(data: dict[str, Any]) -> str:
