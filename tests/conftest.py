@@ -33,6 +33,11 @@ def stack() -> Iterator[dict[str, Any]]:
 
     upgrade(get_settings().db_url)
     yield info
+    from nexus_sync import events
+
+    for producer in events._producers.values():
+        producer.flush(5)
+    events._producers.clear()
     devstack.down(STATE)
     if not os.environ.get("NEXUS_TEST_STATE_DIR"):
         shutil.rmtree(STATE, ignore_errors=True)
@@ -86,10 +91,3 @@ def make_connector(stack: dict[str, Any], secrets_file: Path):
 
 def worker_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("NEXUS_")}
-
-
-@pytest.fixture(scope="session")
-def worker(stack: dict[str, Any], secrets_file: Path) -> Iterator[procs.Proc]:
-    proc = procs.start_worker(STATE / "logs" / "test-worker.log", env=worker_env(), concurrency=2)
-    yield proc
-    proc.stop()

@@ -121,3 +121,20 @@ def test_missing_secret_fails_fast_naming_it(stack, make_connector, worker, sim,
     assert report["status"] == "FAILED"
     assert time.monotonic() - started < 20  # config errors are not retried
     assert "missing secret(s) token" in str(report)
+
+
+def test_secrets_never_reach_logs_or_the_database(sim, make_connector, worker):
+    from tests.conftest import SIM_SECRETS
+
+    conn = make_connector(sim, "crowdstrike", page_size=600)
+    assert sync(conn.name)["status"] == "SUCCESS"
+    secrets = [v for vendor in SIM_SECRETS.values() for v in vendor.values()]
+    log_text = worker.log.read_text()
+    assert "tasks.sync.persist" in log_text  # the log is the worker's
+    for secret in secrets:
+        assert secret not in log_text
+    with db.get_engine().connect() as c:
+        for table in ("connectors", "sync_history", "sync_batches", "dead_letters", "connector_state"):
+            dump = " ".join(str(tuple(r)) for r in c.execute(sa.text(f"SELECT * FROM {table}")))
+            for secret in secrets:
+                assert secret not in dump, (table, secret)
