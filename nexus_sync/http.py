@@ -53,8 +53,10 @@ class HttpClient:
         self.sleep = sleep
         self.rate_limit_waits = 0.0
 
-    def request(self, method: str, url: str, *, auth: Any = None, **kwargs: Any) -> requests.Response:
-        """auth: object with .apply(headers) and .refresh() (see connectors.auth)."""
+    def request(self, method: str, url: str, *, auth: Any = None, rate_limit_statuses: tuple[int, ...] = (429,),
+                **kwargs: Any) -> requests.Response:
+        """auth: object with .apply(headers) and .refresh() (see connectors.auth).
+        rate_limit_statuses: what the vendor answers when over its limit (Qualys: 409)."""
         refreshed = False
         limited = 0
         while True:
@@ -68,7 +70,7 @@ class HttpClient:
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 raise TransientError(f"{method} {_path(url)}: {type(exc).__name__}") from None
             kwargs["headers"] = headers
-            if resp.status_code == 429:
+            if resp.status_code in rate_limit_statuses:
                 wait = wait_from_headers(resp.headers)
                 wait = max(MIN_WAIT, 2.0 ** limited if wait is None else wait)
                 limited += 1

@@ -7,7 +7,7 @@ import pytest
 import responses
 
 from connectors.auth import OAuth2ClientCredentials
-from connectors.crowdstrike import CrowdStrikeHosts
+from connectors.crowdstrike import CONNECTOR as CrowdStrikeHosts
 from nexus_sync.errors import AuthError, RateLimited
 from nexus_sync.models import Asset
 from tests.connectors.util import Sleeps, drain, make
@@ -70,7 +70,10 @@ def test_two_pages_follow_the_scroll_token_and_send_the_bearer(tmp_path):
     second_query = [c for c in responses.calls if "scroll" in c.request.url][1]
     assert "offset=tok-2" in second_query.request.url
     assert second_query.request.headers["Authorization"] == "Bearer tok"
-    assert responses.calls[0].request.body == "client_id=cid&client_secret=csecret"
+    from urllib.parse import parse_qs
+
+    form = parse_qs(responses.calls[0].request.body)
+    assert form["client_id"] == ["cid"] and form["client_secret"] == ["csecret"]
 
 
 @responses.activate

@@ -6,7 +6,7 @@ import time
 import pytest
 import responses
 
-from connectors.okta import OktaUsers
+from connectors.okta import CONNECTOR as OktaUsers
 from nexus_sync.errors import AuthError
 from nexus_sync.models import User
 from tests.connectors.util import Sleeps, drain, make
