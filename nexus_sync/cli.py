@@ -38,9 +38,11 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def main() -> None:
+    from connectors import BrokenConnector
+
     try:
         app()
-    except (ConfigError, SyncError) as exc:
+    except (ConfigError, SyncError, BrokenConnector) as exc:
         typer.secho(f"nexus-sync: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
 
