@@ -4,9 +4,10 @@ from __future__ import annotations
 import logging
 import sys
 from enum import Enum
+from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_init, worker_process_init
 from kombu import Queue
 
 from nexus_sync.config import ConfigError, get_settings
@@ -76,3 +77,29 @@ def _after_fork(**_kwargs: object) -> None:
 
     db.reset_after_fork()
     archive.archive_for.cache_clear()
+
+
+@setup_logging.connect
+def _json_logs(loglevel: Any = None, **_kwargs: object) -> None:
+    """Celery leaves logging to us: JSON lines with task context, secrets redacted."""
+    from nexus_sync import logs
+
+    try:
+        level = get_settings().log_level
+    except ConfigError:
+        level = "INFO"
+    logs.setup(level)
+
+
+@task_prerun.connect
+def _bind(task_id: str = "", task: Any = None, args: Any = (), **_kwargs: object) -> None:
+    from nexus_sync import logs
+
+    logs.bind_task(task.name if task else "?", task_id, args or ())
+
+
+@task_postrun.connect
+def _unbind(**_kwargs: object) -> None:
+    import structlog
+
+    structlog.contextvars.clear_contextvars()

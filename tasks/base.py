@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import traceback
 import uuid
 from typing import Any
@@ -11,12 +12,13 @@ from celery import Task
 from celery.exceptions import Retry
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import db
+from nexus_sync import db, logs
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
 from nexus_sync.errors import RateLimited, SyncError
 
 log = logging.getLogger(__name__)
+stage_log = logs.get("nexus_sync.stage")
 RATE_LIMIT_MAX_RETRIES = 50  # a rate limit never drops a page: it waits, many times if it must
 
 
@@ -33,8 +35,14 @@ class PipelineTask(Task):
     max_retries = 3
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
         try:
-            return super().__call__(*args, **kwargs)
+            result = super().__call__(*args, **kwargs)
+            counts = result if isinstance(result, dict) else {}
+            stage_log.info("stage done", stage=self.name.rsplit(".", 1)[-1],
+                           ms=round((time.perf_counter() - started) * 1000, 1),
+                           **{k: v for k, v in counts.items() if isinstance(v, (int, float, str, bool))})
+            return result
         except Retry:
             raise
         except RateLimited as exc:

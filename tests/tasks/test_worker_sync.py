@@ -138,3 +138,19 @@ def test_secrets_never_reach_logs_or_the_database(sim, make_connector, worker):
             dump = " ".join(str(tuple(r)) for r in c.execute(sa.text(f"SELECT * FROM {table}")))
             for secret in secrets:
                 assert secret not in dump, (table, secret)
+
+
+def test_worker_logs_are_json_lines_with_the_sync_context(sim, make_connector, worker):
+    import json
+
+    conn = make_connector(sim, "okta", page_size=150)
+    report = sync(conn.name)
+    lines = [json.loads(line) for line in worker.log.read_text().splitlines() if line.startswith("{")]
+    stages = [entry for entry in lines if entry.get("event") == "stage done"
+              and entry.get("sync_id") == report["sync_id"]]
+    assert {e["stage"] for e in stages} >= {"fetch", "normalize", "dedup", "persist", "archive", "notify"}
+    for e in stages:
+        assert e["connector"] == conn.name and e["connector_id"] == str(conn.id)
+        assert e["tenant_id"] == str(conn.tenant_id) and e["ms"] >= 0 and e["timestamp"].endswith("Z")
+    persisted = [e for e in stages if e["stage"] == "persist"]
+    assert sum(e.get("new", 0) for e in persisted) == 450
