@@ -17,6 +17,7 @@ class ConnectorConfig(BaseModel):
     base_url: HttpUrl
     page_size: int = Field(500, ge=1)
     incremental: bool = Field(False, description="fetch only records changed since the saved cursor")
+    rate_limit_per_minute: int | None = Field(None, ge=1, description="override the vendor's declared limit")
 
     @property
     def root(self) -> str:

@@ -68,8 +68,13 @@ class ConnectorRow:
             ctx.http = http
         else:
             from nexus_sync.config import get_settings
+            from nexus_sync.ratelimit import TokenBucket
+            from nexus_sync.redis_client import get_redis
 
             ctx.http.timeout = get_settings().http_timeout
+            per_minute = cfg.rate_limit_per_minute or cls.rate_limit_per_minute
+            if per_minute:
+                ctx.http.bucket = TokenBucket(get_redis(), f"nexus:ratelimit:{self.id}", per_minute)
         return cls(ctx)
 
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import requests
 
-from nexus_sync.errors import AuthError, ConfigError, RateLimited, TransientError, VendorDataError
+from nexus_sync.errors import Action, ConfigError, Rule, TransientError, VendorDataError, rule_for_status
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,22 @@ class HttpClient:
         self.timeout = timeout
         self.sleep = sleep
         self.rate_limit_waits = 0.0
+        self.bucket: Any = None  # nexus_sync.ratelimit.TokenBucket shared by every worker of the connector
 
     def request(self, method: str, url: str, *, auth: Any = None, rate_limit_statuses: tuple[int, ...] = (429,),
-                **kwargs: Any) -> requests.Response:
-        """auth: object with .apply(headers) and .refresh() (see connectors.auth).
-        rate_limit_statuses: what the vendor answers when over its limit (Qualys: 409)."""
+                errors: dict[int, Rule] | None = None, **kwargs: Any) -> requests.Response:
+        """Send with auth, inside the shared rate budget; an error status becomes what the error table
+        says (nexus_sync.errors): wait, refresh credentials once, or raise the failure class.
+
+        auth: object with .apply(headers) and .refresh() (see connectors.auth).
+        rate_limit_statuses / errors: the vendor's extensions of the table (Qualys answers 409)."""
+        overrides = {s: Rule(Action.WAIT, "rate_limited") for s in rate_limit_statuses if s != 429}
+        overrides.update(errors or {})
         refreshed = False
         limited = 0
         while True:
+            if self.bucket is not None:
+                self.bucket.acquire(sleep=self.sleep, inline_max=INLINE_WAIT_MAX)
             headers = dict(kwargs.pop("headers", None) or {})
             if auth is not None:
                 auth.apply(headers)
@@ -67,10 +75,15 @@ class HttpClient:
                 resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
             except requests.exceptions.InvalidURL as exc:
                 raise ConfigError(f"bad URL {url}: {exc}") from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                    requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
                 raise TransientError(f"{method} {_path(url)}: {type(exc).__name__}") from None
             kwargs["headers"] = headers
-            if resp.status_code in rate_limit_statuses:
+            rule = rule_for_status(resp.status_code, overrides)
+            if rule is None:
+                return resp
+            what = f"{method} {_path(url)}: {resp.status_code}"
+            if rule.action is Action.WAIT:
                 wait = wait_from_headers(resp.headers)
                 wait = max(MIN_WAIT, 2.0 ** limited if wait is None else wait)
                 limited += 1
@@ -79,20 +92,14 @@ class HttpClient:
                     self.rate_limit_waits += wait
                     self.sleep(wait)
                     continue
-                raise RateLimited(f"{method} {_path(url)}: 429 rate limited", wait)
-            if resp.status_code in (401, 403) and auth is not None and not refreshed:
+                raise rule.error(f"{what} rate limited", wait)
+            if rule.action is Action.REFRESH and auth is not None and not refreshed:
                 refreshed = True
                 auth.refresh()
                 continue
-            if resp.status_code in (401, 403):
-                raise AuthError(f"{method} {_path(url)}: {resp.status_code} {_brief(resp)}")
-            if resp.status_code >= 500 or resp.status_code == 408:
-                raise TransientError(f"{method} {_path(url)}: {resp.status_code} {_brief(resp)}")
             if resp.status_code == 404:
-                raise ConfigError(f"{method} {_path(url)}: 404 not found (check base_url)")
-            if resp.status_code >= 400:
-                raise VendorDataError(f"{method} {_path(url)}: {resp.status_code} {_brief(resp)}")
-            return resp
+                raise ConfigError(f"{what} not found (check base_url)")
+            raise rule.error(f"{what} {_brief(resp)}")
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         resp = self.request(method, url, **kwargs)

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from nexus_sync import db, logs
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
-from nexus_sync.errors import RateLimited, SyncError
+from nexus_sync.errors import Action, rule_for_exception
 
 log = logging.getLogger(__name__)
 stage_log = logs.get("nexus_sync.stage")
@@ -26,6 +26,18 @@ def backoff(retries: int) -> float:
     """1s, 2s, 4s, 8s… capped, with full jitter on top half."""
     base = min(get_settings().retry_backoff_max, 2.0 ** retries)
     return base / 2 + random.uniform(0, base / 2)
+
+
+def decide(exc: BaseException, retries: int) -> tuple[float | None, int]:
+    """The error table's answer for a task: (countdown before the retry or None to fail, max retries)."""
+    rule = rule_for_exception(exc)
+    if rule.action is Action.WAIT:
+        wait = getattr(exc, "wait_seconds", 1.0)
+        return (max(wait, 1.0) if retries < RATE_LIMIT_MAX_RETRIES else None), RATE_LIMIT_MAX_RETRIES
+    max_retries = get_settings().task_max_retries
+    if rule.action is Action.RETRY and retries < max_retries:
+        return backoff(retries), max_retries
+    return None, max_retries
 
 
 class PipelineTask(Task):
@@ -45,14 +57,13 @@ class PipelineTask(Task):
             return result
         except Retry:
             raise
-        except RateLimited as exc:
-            raise self.retry(exc=exc, countdown=max(exc.wait_seconds, 1.0), max_retries=RATE_LIMIT_MAX_RETRIES)
         except Exception as exc:
-            retryable = getattr(exc, "retryable", not isinstance(exc, SyncError))
-            if retryable and self.request.retries < get_settings().task_max_retries and not self.request.is_eager:
-                raise self.retry(exc=exc, countdown=backoff(self.request.retries),
-                                 max_retries=get_settings().task_max_retries)
-            raise
+            if self.request.is_eager:
+                raise
+            countdown, max_retries = decide(exc, self.request.retries)
+            if countdown is None:
+                raise
+            raise self.retry(exc=exc, countdown=countdown, max_retries=max_retries)
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Out of retries (or not retryable): keep the task and the error durably, then tell the pipeline."""

@@ -21,6 +21,7 @@ import random
 import re
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -164,6 +165,7 @@ class Response:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str = "application/json"
+    abort: str | None = None  # fault injection: "reset" (RST, no answer) or "truncate" (half a body)
 
     def header(self, name: str) -> str | None:
         for k, v in self.headers:
@@ -246,7 +248,17 @@ FAULT_DEFAULTS: dict[str, Any] = {
     "slow_ms": 0,  # delay every response
     "malformed_every": 0,  # every Nth data request → 200 with truncated JSON
     "broken_paths": [],  # these (vendor-relative) paths always answer 500
+    # probabilistic faults for chaos runs: each data request draws once from a seeded RNG
+    "rate_limit_rate": 0.0,  # → 429 with the vendor's headers
+    "error_5xx_rate": 0.0,  # → 503
+    "timeout_rate": 0.0,  # → no answer for timeout_seconds (clients with a shorter timeout give up)
+    "timeout_seconds": 10.0,
+    "reset_rate": 0.0,  # → the TCP connection is reset, no answer at all
+    "truncated_rate": 0.0,  # → the body stops half way and the connection closes
+    "malformed_rate": 0.0,  # → 200 with broken JSON
 }
+_RATE_FAULTS = ("rate_limit_rate", "error_5xx_rate", "timeout_rate", "reset_rate", "truncated_rate",
+                "malformed_rate")
 
 
 def route(method: str, pattern: str, *, data_request: bool = True) -> Callable:
@@ -503,6 +515,20 @@ class VendorSim:
                 st["served_401"] += 1
         return resp
 
+    def _draw_fault(self) -> str | None:
+        faults = self.faults
+        if not any(faults[k] for k in _RATE_FAULTS):
+            return None
+        with self.lock:
+            if not hasattr(self, "fault_rng"):
+                self.fault_rng = random.Random(f"{self.sim.config.seed}:{self.name}:faults")
+            x = self.fault_rng.random()
+        for knob in _RATE_FAULTS:
+            x -= faults[knob]
+            if x < 0:
+                return knob
+        return None
+
     def _handle_data(self, req: Request, fn: Callable, params: dict[str, str]) -> Response:
         faults = self.faults
         denied = self.authenticate(req)
@@ -516,6 +542,20 @@ class VendorSim:
             self.stats["data_requests"] += 1
             self.fault_counter += 1
             n = self.fault_counter
+        drawn = self._draw_fault()
+        if drawn == "rate_limit_rate":
+            self.count_fault("rate_limit")
+            return self.too_many_requests(limit, time.time() + faults["retry_after_seconds"])
+        if drawn == "error_5xx_rate":
+            self.count_fault("error_5xx")
+            return self.error(503, "service unavailable")
+        if drawn == "timeout_rate":
+            self.count_fault("timeout")
+            time.sleep(faults["timeout_seconds"])
+            return self.error(504, "gateway timeout")
+        if drawn == "reset_rate":
+            self.count_fault("reset")
+            return Response(0, abort="reset")
         if self._every(faults["rate_limit_every"], n):
             self.count_fault("rate_limit")
             return self.too_many_requests(limit, time.time() + faults["retry_after_seconds"])
@@ -524,9 +564,13 @@ class VendorSim:
             resp = self.error(503, "service unavailable")
         else:
             resp = fn(req, **params)
-            if resp.status == 200 and self._every(faults["malformed_every"], n) and resp.body:
+            if resp.status == 200 and resp.body and (self._every(faults["malformed_every"], n)
+                                                     or drawn == "malformed_rate"):
                 self.count_fault("malformed")
                 resp.body = resp.body[: max(1, len(resp.body) // 2)]
+            elif resp.status == 200 and resp.body and drawn == "truncated_rate":
+                self.count_fault("truncated")
+                resp.abort = "truncate"
         resp.headers.extend(self.rate_limit_headers(limit, remaining, reset))
         return resp
 
@@ -592,12 +636,21 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:
             log.exception("simulator dispatch failed")
             resp = json_response(500, {"error": f"simulator error: {exc!r}"})
+        if resp.abort == "reset":  # RST instead of an answer
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.content_type)
         self.send_header("Content-Length", str(len(resp.body)))
         for k, v in resp.headers:
             self.send_header(k, v)
         self.end_headers()
+        if resp.abort == "truncate":  # promise the whole body, send half, hang up
+            self.wfile.write(resp.body[: len(resp.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         if resp.body:
             self.wfile.write(resp.body)
 

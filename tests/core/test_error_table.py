@@ -1,0 +1,139 @@
+"""Each row of the error table: what the HTTP client and the base task do with it."""
+from __future__ import annotations
+
+import time
+from email.utils import format_datetime
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+import responses
+
+from nexus_sync.errors import (Action, AuthError, ConfigError, HTTP_RULES, RateLimited, StagedBatchMissing,
+                               TransientError, VendorDataError, rule_for_exception, rule_for_status)
+from nexus_sync.http import HttpClient, wait_from_headers
+from tasks.base import RATE_LIMIT_MAX_RETRIES, decide
+
+URL = "https://vendor.test/api/items"
+
+
+class FakeAuth:
+    def __init__(self):
+        self.refreshed = 0
+
+    def apply(self, headers):
+        headers["Authorization"] = f"Bearer t{self.refreshed}"
+
+    def refresh(self):
+        self.refreshed += 1
+
+
+def client(sleeps=None):
+    return HttpClient(timeout=2, sleep=(sleeps.append if sleeps is not None else lambda s: None))
+
+
+@responses.activate
+@pytest.mark.parametrize("status,exc", [(500, TransientError), (502, TransientError), (503, TransientError),
+                                        (408, TransientError), (409, TransientError), (400, VendorDataError),
+                                        (422, VendorDataError), (404, ConfigError)])
+def test_status_rows_raise_their_failure_class(status, exc):
+    responses.add(responses.GET, URL, status=status, body="nope")
+    with pytest.raises(exc):
+        client().request("GET", URL)
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_rows_refresh_once_then_fail(status):
+    responses.add(responses.GET, URL, status=status)
+    auth = FakeAuth()
+    with pytest.raises(AuthError):
+        client().request("GET", URL, auth=auth)
+    assert auth.refreshed == 1 and len(responses.calls) == 2
+    assert responses.calls[1].request.headers["Authorization"] == "Bearer t1"
+
+
+@responses.activate
+def test_auth_refresh_that_works_is_invisible():
+    responses.add(responses.GET, URL, status=401)
+    responses.add(responses.GET, URL, json={"ok": True})
+    assert client().request("GET", URL, auth=FakeAuth()).json() == {"ok": True}
+
+
+@responses.activate
+def test_connection_errors_are_transient():
+    responses.add(responses.GET, URL, body=requests.exceptions.ConnectionError("reset by peer"))
+    with pytest.raises(TransientError):
+        client().request("GET", URL)
+
+
+@responses.activate
+def test_vendor_extension_turns_409_into_a_rate_limit_wait():
+    responses.add(responses.GET, URL, status=409, headers={"X-RateLimit-ToWait-Sec": "2"})
+    responses.add(responses.GET, URL, json=[])
+    sleeps: list[float] = []
+    client(sleeps).request("GET", URL, rate_limit_statuses=(409, 429))
+    assert sleeps == [2.0]
+
+
+NOW = 1_800_000_000.0
+DIALECTS = {
+    "Retry-After seconds": ({"Retry-After": "7"}, 7.0),
+    "Retry-After HTTP date": ({"Retry-After": format_datetime(datetime.fromtimestamp(NOW + 9, timezone.utc),
+                                                              usegmt=True)}, 9.0),
+    "CrowdStrike epoch": ({"X-Ratelimit-Retryafter": str(int(NOW + 4))}, 4.0),
+    "Okta epoch reset": ({"X-Rate-Limit-Reset": str(int(NOW + 30))}, 30.0),
+    "Jira ISO reset": ({"X-RateLimit-Reset": (datetime.fromtimestamp(NOW, timezone.utc) + timedelta(seconds=12))
+                        .isoformat().replace("+00:00", "Z")}, 12.0),
+    "Qualys to-wait": ({"X-RateLimit-ToWait-Sec": "15"}, 15.0),
+}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_rate_limit_dialects(dialect):
+    headers, expected = DIALECTS[dialect]
+    assert wait_from_headers(headers, now=NOW) == pytest.approx(expected, abs=0.01)
+
+
+@responses.activate
+def test_retry_after_zero_waits_a_floor_not_a_hot_loop():
+    for _ in range(3):
+        responses.add(responses.GET, URL, status=429, headers={"Retry-After": "0"})
+    responses.add(responses.GET, URL, json=[])
+    sleeps: list[float] = []
+    client(sleeps).request("GET", URL)
+    assert sleeps == [0.5, 0.5, 0.5]
+
+
+@responses.activate
+def test_long_wait_is_handed_to_the_task_as_a_countdown():
+    responses.add(responses.GET, URL, status=429, headers={"Retry-After": "90"})
+    with pytest.raises(RateLimited) as err:
+        client().request("GET", URL)
+    assert err.value.wait_seconds == 90
+    countdown, max_retries = decide(err.value, retries=0)
+    assert countdown == 90 and max_retries == RATE_LIMIT_MAX_RETRIES
+
+
+@pytest.mark.parametrize("exc,action", [
+    (RateLimited("x", 3), Action.WAIT), (TransientError("x"), Action.RETRY), (VendorDataError("x"), Action.RETRY),
+    (AuthError("x"), Action.FAIL), (ConfigError("x"), Action.FAIL), (StagedBatchMissing("x"), Action.FAIL),
+    (RuntimeError("db hiccup"), Action.RETRY)])
+def test_exception_rows(exc, action):
+    assert rule_for_exception(exc).action is action
+
+
+def test_task_retries_transient_errors_with_backoff_then_fails():
+    countdowns = [decide(TransientError("x"), r)[0] for r in range(4)]
+    assert all(c is not None for c in countdowns[:3]) and countdowns[3] is None
+    assert countdowns[0] <= 1.0 and countdowns[2] <= 4.0
+
+
+def test_config_errors_are_never_retried():
+    assert decide(ConfigError("missing secret"), 0)[0] is None
+
+
+def test_table_covers_the_statuses_the_design_names():
+    assert rule_for_status(200) is None
+    assert {429, 401, 403, 404, 408} <= set(HTTP_RULES)
+    assert rule_for_status(599).action is Action.RETRY and rule_for_status(418).action is Action.FAIL
