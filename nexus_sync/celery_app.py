@@ -48,6 +48,8 @@ def make_app() -> Celery:
         task_queues=[Queue(q.value) for q in Queues],
         task_routes=[{"tasks.sync.archive": {"queue": Queues.ARCHIVE.value}}],
         worker_hijack_root_logger=False,
+        # FAILED syncs waiting for their recovery attempt (nexus_sync.recovery) are started from here
+        beat_schedule={"recover-failed-syncs": {"task": "tasks.sync.recover_due", "schedule": 60.0}},
     )
     return app
 

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     )
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers host:port[,...]")
     kafka_topic: str = "connector.sync.complete"
+    alert_topic: str = "connector.sync.alert"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     credentials_file: Path | None = Field(None, description="YAML/JSON file of connector secrets")
     stage_ttl_seconds: int = Field(24 * 3600, gt=0, description="lifetime of staged batches in Redis")
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
     broker_restore_interval: int = Field(
         10, gt=0, description="seconds between sweeps that give dead workers' unacked tasks back"
     )
+    breaker_threshold: int = Field(3, ge=1, description="consecutive FAILED syncs that open a connector's circuit")
+    breaker_cooldown_seconds: int = Field(900, ge=1, description="open circuit: seconds before a probe sync")
+    recovery_delays: str = Field("300,3600", description="a FAILED sync is retried after these many seconds, "
+                                                         "then dead-lettered with an alert")
     task_max_retries: int = Field(3, ge=0)
     retry_backoff_max: int = Field(60, gt=0, description="cap of the exponential retry backoff (s)")
     http_timeout: float = Field(30.0, gt=0)

@@ -18,7 +18,7 @@ from psycopg2.extras import Json, execute_values
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import catalog, db, staging
+from nexus_sync import breaker, catalog, db, staging
 from nexus_sync.archive import archive_row, get_archive
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
@@ -106,6 +106,11 @@ def start(connector_ref: str, sync_hid: str, trigger: str = "manual") -> StartRe
         with engine.begin() as conn:
             _record_skip(conn, row, hid, "connector is disabled")
         return StartResult(sync_hid, True, "connector is disabled")
+    verdict = breaker.check(row.id, sync_hid)
+    if not verdict.allowed:
+        with engine.begin() as conn:
+            _record_skip(conn, row, hid, verdict.reason or "circuit open")
+        return StartResult(sync_hid, True, verdict.reason)
     r = get_redis()
     key = lock_key(row.id)
     if not r.set(key, sync_hid, nx=True, ex=get_settings().lock_ttl_seconds):
@@ -117,6 +122,11 @@ def start(connector_ref: str, sync_hid: str, trigger: str = "manual") -> StartRe
             return StartResult(sync_hid, True, reason)
     since = None
     with engine.begin() as conn:
+        ended = conn.execute(sa.select(db.sync_history.c.status).where(
+            db.sync_history.c.id == hid, db.sync_history.c.status != "RUNNING")).scalar()
+        if ended:  # this start message came back after its sync ended (redelivery): nothing to do
+            _release(row.id, sync_hid)
+            return StartResult(sync_hid, True, f"sync already ended {ended}")
         conn.execute(pg_insert(db.sync_history).values(
             id=hid, tenant_id=row.tenant_id, connector_id=row.id, sync_id=f"sync-{hid.hex}", status="RUNNING",
             records_processed=0, records_new=0, records_updated=0, errors_count=0, duration_ms=0,
@@ -459,13 +469,14 @@ def finish(sync_hid: str) -> dict[str, Any] | None:
             "pages": pages, "pages_failed": agg.failed,
             "success_rate": round(100.0 * (pages - agg.failed) / pages, 1) if pages else 100.0,
             "errors": errors, "invalid_records": invalid, "cursor": agg.cursor,
-            "next_sync_at": iso(next_at) if next_at else None,
+            "next_sync_at": iso(next_at) if next_at else None, "trigger": run.trigger,
         }
         conn.execute(db.sync_history.update().where(sh.id == ctx.sync_hid).values(
             status=status, records_processed=processed, records_new=agg.new, records_updated=agg.updated,
             errors_count=agg.failed + agg.invalid, duration_ms=duration_ms, completed_at=completed,
             next_sync_at=next_at, error_details={"report": report}))
         announce = run.event_published_status != status
+    breaker.record(ctx.connector.id, status)
     _release(ctx.connector.id, sync_hid)  # the next sync may start while this one's event goes out
     if announce:
         event = sync_complete_event(

@@ -1,11 +1,12 @@
 """The sync chain's tasks. Each is a thin wrapper: call the pipeline stage, enqueue what follows."""
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from celery import chain
 
-from nexus_sync import pipeline
+from nexus_sync import pipeline, recovery
 from nexus_sync.celery_app import app
 from tasks.base import PipelineTask
 
@@ -81,6 +82,19 @@ def archive(sync_hid: str, batch_no: int) -> dict:
 
 @app.task(base=PipelineTask, name="tasks.sync.notify")
 def notify(sync_hid: str) -> dict | None:
-    """Close the sync: sync_history, cursor, report, Kafka event, lock."""
+    """Close the sync: sync_history, cursor, report, Kafka event, lock; a FAILED sync gets its recovery."""
     report = pipeline.finish(sync_hid)
-    return None if report is None else {"status": report["status"], "sync_id": report["sync_id"]}
+    if report is None:
+        return None
+    plan = recovery.act(report)
+    return {"status": report["status"], "sync_id": report["sync_id"], "recovery": plan.action if plan else ""}
+
+
+@app.task(base=PipelineTask, name="tasks.sync.recover_due")
+def recover_due() -> dict:
+    """Beat, every minute: start the recovery syncs whose wait is over."""
+    started = 0
+    for entry in recovery.due():
+        start_sync.delay(entry["connector"], str(uuid.uuid4()), entry["trigger"])
+        started += 1
+    return {"started": started}
