@@ -63,6 +63,7 @@ class OAuth2(_Spec):
     kind: Literal["oauth2"] = "oauth2"
     token_url: str
     scope: str | None = None
+    form: dict[str, str] = Field(default_factory=dict)  # extra token-request fields, e.g. Wiz' audience
 
 
 class SigV4(_Spec):
@@ -223,8 +224,9 @@ class GraphQLPaging(_Paging):
     variables: dict[str, Any] = Field(default_factory=dict)
 
     def first(self, req, size):
-        req["json"] = {"query": self.query, "variables": {**self.variables, self.size_var: size,
-                                                           self.cursor_var: None}}
+        # variables from the request (since_body: {"variables": {...}}) merge over the declared ones
+        variables = _merge(self.variables, (req.get("json") or {}).get("variables") or {})
+        req["json"] = {"query": self.query, "variables": {**variables, self.size_var: size, self.cursor_var: None}}
         return req
 
     def apply(self, req, state, size):
@@ -301,6 +303,7 @@ class Declaration(_Spec):
     request: Request | None = None  # None only with HookPaging
     paging: PagingSpec = Field(discriminator="kind")
     records: str = ""  # dotted path of the record list in the answer ("" = the answer is the list)
+    record_key: str | None = None  # each listed item wraps its record here (Relay `edges[].node`: "node")
     format: Literal["json", "xml"] = "json"
     id_field: str
     cursor_field: str | None = None
@@ -460,7 +463,7 @@ class DeclaredConnector(Connector):
             from connectors.auth import OAuth2ClientCredentials
 
             url = getattr(self.config, "token_url", None) or fill(a.token_url, self.template_context())
-            extra = {"grant_type": "client_credentials", **({"scope": a.scope} if a.scope else {})}
+            extra = {"grant_type": "client_credentials", **({"scope": a.scope} if a.scope else {}), **a.form}
             return OAuth2ClientCredentials(secrets, url, extra, timeout=self.http.timeout)
         if isinstance(a, SessionLogin):
             return _SessionAuth(secrets, a, self.config.root, self.http.timeout)
@@ -496,6 +499,8 @@ class DeclaredConnector(Connector):
             records = [records]
         if not isinstance(records, list):
             raise VendorDataError(f"{d.type}: records at {d.records!r} are not a list")
+        if d.record_key:
+            records = [item[d.record_key] for item in records]
         return Page(records, d.paging.next(state, resp, body, records, size))
 
     def send(self, req: dict[str, Any]) -> requests.Response:
@@ -563,8 +568,11 @@ def declare(decl: Declaration, normalize: Callable[[dict[str, Any]], dict[str, A
         raise BrokenDeclaration(f"{decl.type}: a request is required unless paging is a hook")
     if isinstance(decl.paging, HookPaging) and (hooks is None or not hasattr(hooks, "fetch_page")):
         raise BrokenDeclaration(f"{decl.type}: HookPaging needs hooks.fetch_page")
-    known = {"base_url", "page_size", "since", "incremental", "token_url", *decl.config_fields}
-    used = _template_fields(decl.request) | _template_fields(decl.paging) | set(hook_fields)
+    known = {"base_url", "page_size", "since", "incremental", "token_url", "rate_limit_per_minute",
+             *decl.config_fields}
+    # a GraphQL query is full of braces but is not a template: its inputs travel as variables
+    paging_templates = decl.paging.model_dump(exclude={"query"} if isinstance(decl.paging, GraphQLPaging) else None)
+    used = _template_fields(decl.request) | _template_fields(paging_templates) | set(hook_fields)
     if isinstance(decl.auth, OAuth2):
         used |= _template_fields(decl.auth.token_url)
     if isinstance(decl.auth, SigV4):

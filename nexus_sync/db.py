@@ -130,6 +130,26 @@ dead_letters = sa.Table(
 )
 
 
+# risk records derived from HIGH/CRITICAL incidents (second spec, issue 5): nexus_sync/risks.py
+risks = sa.Table(
+    "risks", metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("source", sa.String(50), nullable=False),
+    sa.Column("external_id", sa.String(500), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("impact", sa.Integer, nullable=False),
+    sa.Column("probability", sa.Integer, nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("tags", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("created_at", sa.DateTime, nullable=False, server_default=now),
+    sa.Column("updated_at", sa.DateTime, nullable=False, server_default=now),
+    sa.UniqueConstraint("tenant_id", "source", "external_id", name="uq_risks_external"),
+)
+
+
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> sa.Engine:
     engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

@@ -5,6 +5,7 @@ start → fetch (one page per call, staged in Redis) → per batch: normalize �
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -305,6 +306,7 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
             if already and already[0] == "PERSISTED":
                 raw_conn.rollback()
                 _learn(ctx, changed)
+                _after_persist(ctx, batch_no, changed)  # idempotent: a crash may have come before it
                 return {"skipped": 1}
             if changed:
                 values = [(r["id"], str(tenant), source, kind, r["sid"], r["h"], Json(r["d"]), Json(r["r"]),
@@ -323,7 +325,24 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
     finally:
         raw_conn.close()
     _learn(ctx, changed)
-    return counts | {"write_ms": int((time.perf_counter() - started) * 1000)}
+    extra = _after_persist(ctx, batch_no, changed)
+    return counts | extra | {"write_ms": int((time.perf_counter() - started) * 1000)}
+
+
+def _after_persist(ctx: SyncContext, batch_no: int, changed: list[dict[str, Any]]) -> dict[str, int]:
+    """A connector's own follow-up of committed records (TheHive: incidents → risks), counted in the batch."""
+    import connectors
+
+    hook = getattr(getattr(connectors.get(ctx.source), "hooks", None), "after_persist", None)
+    if hook is None or not changed:
+        return {}
+    counts = hook(ctx.connector.tenant_id, [r["d"] for r in changed])
+    with db.get_engine().begin() as conn:
+        conn.execute(sa.text("UPDATE sync_batches SET details = coalesce(details, '{}'::jsonb) || "
+                             "jsonb_build_object('follow_up', CAST(:c AS jsonb)) "
+                             "WHERE sync_history_id = :s AND batch_no = :b"),
+                     {"c": json.dumps(counts), "s": ctx.sync_hid, "b": batch_no})
+    return {f"follow_up_{k}": v for k, v in counts.items()}
 
 
 def _learn(ctx: SyncContext, changed: list[dict[str, Any]]) -> None:
@@ -432,6 +451,11 @@ def finish(sync_hid: str) -> dict[str, Any] | None:
         invalid = [dict(inv, batch=r.batch_no) for r in conn.execute(sa.select(sb.batch_no, sb.details).where(
             sb.sync_history_id == ctx.sync_hid, sb.records_invalid > 0).order_by(sb.batch_no))
             for inv in (r.details or {}).get("invalid", [])][:MAX_REPORTED_INVALID]
+        follow_up: dict[str, int] = {}
+        for (extra,) in conn.execute(sa.select(sb.details["follow_up"]).where(
+                sb.sync_history_id == ctx.sync_hid, sb.details.has_key("follow_up"))):
+            for k, v in (extra or {}).items():
+                follow_up[k] = follow_up.get(k, 0) + int(v)
         if agg.persisted == 0 and agg.failed:
             status = "FAILED"
         elif agg.failed or agg.invalid:
@@ -471,6 +495,8 @@ def finish(sync_hid: str) -> dict[str, Any] | None:
             "errors": errors, "invalid_records": invalid, "cursor": agg.cursor,
             "next_sync_at": iso(next_at) if next_at else None, "trigger": run.trigger,
         }
+        if follow_up:
+            report["follow_up"] = follow_up  # e.g. TheHive → risks: created, updated, skipped_low_medium
         conn.execute(db.sync_history.update().where(sh.id == ctx.sync_hid).values(
             status=status, records_processed=processed, records_new=agg.new, records_updated=agg.updated,
             errors_count=agg.failed + agg.invalid, duration_ms=duration_ms, completed_at=completed,

@@ -79,10 +79,14 @@ def make_connector(stack: dict[str, Any], secrets_file: Path):
     """Register a connector with a fresh name and tenant, pointed at a simulator."""
 
     def make(simulator: Any, vendor: str, **config: Any) -> catalog.ConnectorRow:
+        from nexus_sync.simulator.server import discover
+        from tests.connectors.test_contract import extra_config
+
         name = f"{vendor}-{uuid.uuid4().hex[:8]}"
-        add_secrets(secrets_file, name, SIM_SECRETS[vendor])
+        add_secrets(secrets_file, name, dict(discover()[vendor].default_credentials))
         spec = catalog.ConnectorSpec(name=name, type=vendor, tenant_id=uuid.uuid4(), interval="15m",
-                                     config={"base_url": simulator.base_url(vendor), **config})
+                                     config={"base_url": simulator.base_url(vendor),
+                                             **extra_config(vendor, simulator), **config})
         catalog.apply([spec])
         return catalog.get(name)
 

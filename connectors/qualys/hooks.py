@@ -1,0 +1,30 @@
+"""Qualys' page is a document: errors may come as SIMPLE_RETURN with HTTP 200, and one host holds many
+detections, while we store one record per detection (keyed by host, QID, port, protocol)."""
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.base import Page, _dig
+from connectors.xml import as_list
+from nexus_sync.errors import VendorDataError
+
+RESPONSE = "HOST_LIST_VM_DETECTION_OUTPUT.RESPONSE"
+KEY = "_source_id"  # host ID:QID:PORT:PROTOCOL, added here: Qualys has no confirmed detection id
+
+
+def detection_key(host_id: Any, det: dict[str, Any]) -> str:
+    return f"{host_id}:{det.get('QID')}:{det.get('PORT', '')}:{det.get('PROTOCOL', '')}"
+
+
+def fetch_page(conn: Any, state: dict[str, Any] | None, since: str | None) -> Page:
+    page = conn.fetch_declared(state, since)
+    doc = page.records[0] if page.records else {}
+    if "SIMPLE_RETURN" in doc:
+        r = doc["SIMPLE_RETURN"].get("RESPONSE") or {}
+        raise VendorDataError(f"qualys error {r.get('CODE')}: {str(r.get('TEXT'))[:200]}")
+    records = []
+    for host in as_list(_dig(doc, f"{RESPONSE}.HOST_LIST.HOST", required=False)):
+        dets = as_list((host.get("DETECTION_LIST") or {}).get("DETECTION"))
+        head = {k: v for k, v in host.items() if k != "DETECTION_LIST"}
+        records += [{**d, "HOST": head, KEY: detection_key(host.get("ID"), d)} for d in dets]
+    return Page(records, page.next)

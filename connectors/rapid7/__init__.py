@@ -1,0 +1,38 @@
+"""Rapid7 InsightVM assets (console API v3): HTTP Basic, 0-based page + size until page.totalPages (vendor-apis.md §9).
+
+GET /api/3/assets has no modification filter (only POST /assets/search does), so every sync is full.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.declarative import BasicAuth, Declaration, PagePaging, Request, declare
+from nexus_sync.models import utc_iso
+
+DECLARATION = Declaration(
+    type="rapid7", title="Rapid7 InsightVM assets", category="vulnerability", kind="asset", stream="assets",
+    auth=BasicAuth(),  # base_url https://<console-host>:3780
+    request=Request(path="/api/3/assets", params={"sort": "id,ASC"}),  # a stable order across pages
+    paging=PagePaging(page_param="page", size_param="size", start=0, total_pages="page.totalPages"),
+    records="resources", id_field="id", page_size=500, max_page_size=500,
+)
+
+
+def normalize(raw: dict[str, Any]) -> dict[str, Any]:
+    addresses = raw.get("addresses") or []
+    fingerprint = raw.get("osFingerprint") or {}
+    scans = sorted(utc_iso(h["date"]) for h in raw.get("history") or [] if h.get("date"))
+    return {
+        "uid": str(raw["id"]),
+        "hostname": raw.get("hostName"),
+        "name": raw.get("hostName"),
+        "os_name": fingerprint.get("product") or raw.get("os"),
+        "os_version": fingerprint.get("version"),
+        "ips": [raw.get("ip"), *(a.get("ip") for a in addresses)],
+        "macs": [raw.get("mac"), *(a.get("mac") for a in addresses)],
+        "first_seen_time": scans[0] if scans else None,
+        "last_seen_time": scans[-1] if scans else None,
+    }
+
+
+CONNECTOR = declare(DECLARATION, normalize)

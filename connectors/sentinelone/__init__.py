@@ -1,0 +1,44 @@
+"""SentinelOne agents: `ApiToken` header, `pagination.nextCursor` → `cursor` (vendor-apis.md §3)."""
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.declarative import Declaration, HeaderAuth, Request, TokenPaging, declare
+from nexus_sync.models import utc_iso
+
+DECLARATION = Declaration(
+    type="sentinelone", title="SentinelOne agents", category="edr", kind="asset", stream="agents",
+    auth=HeaderAuth(template="ApiToken {token}"),
+    request=Request(path="/web/api/v2.1/agents", params={"sortBy": "id", "sortOrder": "asc"},
+                    since_params={"updatedAt__gt": "{since}"}),
+    paging=TokenPaging(token="pagination.nextCursor", param="cursor", size_param="limit"),
+    records="data", id_field="id", cursor_field="updatedAt",
+    page_size=1000, max_page_size=1000,
+)
+
+
+def normalize(raw: dict[str, Any]) -> dict[str, Any]:
+    nics = raw.get("networkInterfaces") or []
+    ips = [raw.get("lastIpToMgmt"), raw.get("externalIp")]
+    ips += [ip for nic in nics for ip in (nic.get("inet") or []) + (nic.get("inet6") or [])]
+    return {
+        "uid": raw["id"],
+        "hostname": raw["computerName"],
+        "name": raw["computerName"],
+        "os_name": raw.get("osName"),
+        "os_version": raw.get("osRevision"),
+        "type": raw.get("machineType"),
+        "ips": [ip for ip in ips if ip],
+        "macs": [nic["physical"] for nic in nics if nic.get("physical")],
+        "state": raw.get("networkStatus"),
+        "domain": raw.get("domain"),
+        "serial_number": raw.get("serialNumber"),
+        "agent_version": raw.get("agentVersion"),
+        "groups": [raw["siteName"]] if raw.get("siteName") else [],
+        "first_seen_time": utc_iso(raw.get("registeredAt")),
+        "last_seen_time": utc_iso(raw.get("lastActiveDate")),
+        "modified_time": utc_iso(raw.get("updatedAt")),
+    }
+
+
+CONNECTOR = declare(DECLARATION, normalize)

@@ -1,0 +1,30 @@
+"""TheHive cases: Bearer API key, Query API with the offset window inside the query (vendor-apis.md §16)."""
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.declarative import Declaration, HeaderAuth, HookPaging, declare
+from connectors.thehive import hooks
+from nexus_sync.models import utc_iso
+
+DECLARATION = Declaration(
+    type="thehive", title="TheHive cases", category="incident", kind="incident", stream="cases",
+    auth=HeaderAuth(template="Bearer {token}"),
+    paging=HookPaging(style="offset window (query page step from/to)"),
+    records="", id_field="_id", cursor_field="_updatedAt", page_size=100, max_page_size=1000,
+)
+
+
+def normalize(raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "uid": raw["_id"],
+        "title": raw["title"],
+        "severity": raw["severity"],  # 1-4 → low/medium/high/critical
+        "time": utc_iso(raw["_createdAt"]),  # epoch milliseconds
+        "status": raw.get("status"),
+        "description": raw.get("description"),
+        "tags": list(raw.get("tags") or []),
+    }
+
+
+CONNECTOR = declare(DECLARATION, normalize, hooks=hooks)

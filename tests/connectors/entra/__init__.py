@@ -1,0 +1,6 @@
+"""Entra's token endpoint is on login.microsoftonline.com: the simulator serves it under its prefix."""
+from nexus_sync.simulator._microsoft import TENANT
+
+
+def config(sim) -> dict:
+    return {"tenant": TENANT, "token_url": f"{sim.base_url('entra')}/{TENANT}/oauth2/v2.0/token"}

@@ -1,0 +1,2 @@
+def config(sim):
+    return {"region": "us-east-1"}

@@ -1,0 +1,2 @@
+def config(sim):
+    return {"token_url": sim.base_url("wiz") + "/oauth/token"}
