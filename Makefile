@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo test test-fast dev-up dev-down lint clean
+.PHONY: help install demo test test-fast dev-up dev-down lint clean chaos bench bench-large
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -26,6 +26,15 @@ test: $(STAMP)  ## the test suite on the embedded stack (starts and stops its ow
 test-fast: $(STAMP)  ## tests without the worker-kill test
 	$(BIN)/python -m pytest -q --deselect tests/tasks/test_worker_kill.py
 
+chaos: $(STAMP)  ## 7 connectors vs a faulty simulator, 2 worker SIGKILLs, Redis + Postgres restarts; report
+	$(BIN)/nexus-sync chaos --crowdstrike 5000 --okta 2000 --out chaos/results
+
+bench: $(STAMP)  ## benchmark the real pipeline (100k records) on its own stack: bench/results/, bench/SUMMARY.md
+	$(BIN)/nexus-sync bench
+
+bench-large: $(STAMP)  ## worker RSS and throughput of a 1,000,000-record sync (adds a row to bench/SUMMARY.md)
+	$(BIN)/nexus-sync bench --large 1000000
+
 dev-up: $(STAMP)  ## start the embedded dev stack and print its URLs
 	$(BIN)/nexus-sync dev up
 
@@ -35,3 +44,16 @@ dev-down: $(STAMP)  ## stop the embedded dev stack
 clean:  ## stop the dev stack and remove .venv and .nexus
 	-$(BIN)/nexus-sync dev down
 	rm -rf $(VENV) .nexus
+
+.PHONY: beat flower schedule test-ops
+beat: $(STAMP)  ## Celery beat (RedBeat) on the dev stack: connector schedules from the connectors table
+	$(BIN)/nexus-sync beat
+
+flower: $(STAMP)  ## Flower on 127.0.0.1:5555 with basic auth (NEXUS_FLOWER_USER / NEXUS_FLOWER_PASSWORD)
+	$(BIN)/nexus-sync flower
+
+schedule: $(STAMP)  ## each connector's interval, offset, priority and next run (UTC)
+	$(BIN)/nexus-sync schedule show
+
+test-ops: $(STAMP)  ## the operations tests: beat schedules, Flower, the archive on a real ClickHouse server
+	$(BIN)/python -m pytest -q tests/ops tests/archive

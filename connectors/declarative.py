@@ -19,6 +19,7 @@ import time
 from typing import Any, Callable, ClassVar, Literal, Union
 from urllib.parse import urljoin
 
+import orjson
 import requests
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -536,7 +537,7 @@ class DeclaredConnector(Connector):
 
             return parse(resp.content)
         try:
-            return resp.json()
+            return orjson.loads(resp.content)
         except ValueError:
             raise VendorDataError(f"{self.decl.type}: answer is not valid JSON ({len(resp.content)} bytes)") from None
 

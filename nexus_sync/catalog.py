@@ -72,6 +72,7 @@ class ConnectorRow:
             from nexus_sync.redis_client import get_redis
 
             ctx.http.timeout = get_settings().http_timeout
+            ctx.http.label = self.name
             per_minute = cfg.rate_limit_per_minute or cls.rate_limit_per_minute
             if per_minute:
                 ctx.http.bucket = TokenBucket(get_redis(), f"nexus:ratelimit:{self.id}", per_minute)

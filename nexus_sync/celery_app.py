@@ -21,7 +21,7 @@ class Queues(str, Enum):
 
 
 def make_app() -> Celery:
-    app = Celery("nexus_sync", include=["tasks.sync"])
+    app = Celery("nexus_sync", include=["tasks.sync", "tasks.schedule", "tasks.notify"])
     try:
         settings = get_settings()
         broker = settings.redis
@@ -51,10 +51,51 @@ def make_app() -> Celery:
         # FAILED syncs waiting for their recovery attempt (nexus_sync.recovery) are started from here
         beat_schedule={"recover-failed-syncs": {"task": "tasks.sync.recover_due", "schedule": 60.0}},
     )
+    _beat_conf(app, broker)
     return app
 
 
+def _beat_conf(app: Celery, redis_url: str) -> None:
+    """Beat with RedBeat: connector schedules live in Redis, derived from the connectors table by
+    nexus_sync.schedule (reconciled on `connectors apply`, at beat start and by the task added here)."""
+    from nexus_sync.schedule import KEY_PREFIX, RECONCILE_TASK, reconcile_every
+
+    every = reconcile_every()  # NEXUS_SCHEDULE_RECONCILE_SECONDS, 0 = off
+    beat_schedule = dict(app.conf.beat_schedule or {})
+    if every:
+        beat_schedule["reconcile-schedules"] = {"task": RECONCILE_TASK, "schedule": every,
+                                                "options": {"expires": max(every - 1, 1)}}
+    app.conf.update(
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=redis_url,
+        redbeat_redis_options={},  # set: RedBeat would otherwise fall back to broker_transport_options
+        redbeat_key_prefix=KEY_PREFIX,
+        beat_max_interval=10,  # beat re-reads Redis at least this often: a changed entry counts within 10 s
+        # a scheduled trigger's priority (HIGH 0 / NORMAL 3 / LOW 6; lower first on Redis) goes to every task
+        # of its chain: fetch, normalize, dedup, persist, archive, notify
+        task_inherit_parent_priority=True,
+        beat_schedule=beat_schedule,
+    )
+
+
 app = make_app()
+
+
+@worker_init.connect
+def _serve_metrics(**_kwargs: object) -> None:
+    """The worker's main process serves /metrics for itself and its pool children (multiprocess mode)."""
+    import os
+
+    from nexus_sync import metrics
+
+    port = get_settings().metrics_port
+    if not port or "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return
+    try:
+        metrics.serve(port)
+        log.info("metrics on http://127.0.0.1:%s/metrics", port)
+    except OSError as exc:
+        log.warning("metrics not served: port %s: %s", port, exc)
 
 
 @worker_init.connect

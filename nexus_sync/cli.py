@@ -110,6 +110,7 @@ def connectors_apply(file: Path = typer.Argument(..., help="connectors.yaml: a `
     ids = catalog.apply(specs)
     for spec, cid in zip(specs, ids):
         typer.echo(f"applied {spec.name} ({spec.type}) id={cid}")
+    _reconcile_schedules()  # beat's entries follow at once (see `nexus-sync schedule show`)
 
 
 @connectors_app.command("list")
@@ -131,8 +132,9 @@ def connectors_types() -> None:
     """List every connector type this build knows: category, kind, auth and paging."""
     import connectors
 
+    typer.echo(f"{'type':<13} {'category':<14} {'kind':<14} {'auth':<8} {'paging':<34} title")
     for name, cls in sorted(connectors.registry().items()):
-        typer.echo(f"{name:<14} {cls.category:<10} {cls.kind:<14} auth={cls.auth:<28} paging={cls.paging}")
+        typer.echo(f"{name:<13} {cls.category:<14} {cls.kind:<14} {cls.auth:<8} {cls.paging:<34} {cls.title}")
 
 
 # ---------------------------------------------------------------------------- sync
@@ -272,13 +274,17 @@ def dlq_list(
     connector: Optional[str] = typer.Option(None, help="only this connector (name or id)"),
     task: Optional[str] = typer.Option(None, help="only this task name, e.g. tasks.sync.fetch"),
     all_: bool = typer.Option(False, "--all", help="include entries already replayed"),
+    older_than: Optional[str] = typer.Option(None, help="only entries older than this age, e.g. 2h, 7d"),
+    newer_than: Optional[str] = typer.Option(None, help="only entries from the last AGE, e.g. 30m"),
 ) -> None:
     """Dead-lettered tasks, newest first."""
     from nexus_sync import catalog, dlq
 
     settings_or_exit()
     cid = catalog.get(connector).id if connector else None
-    rows = dlq.list_entries(connector_id=cid, task=task, include_replayed=all_)
+    rows = dlq.list_entries(connector_id=cid, task=task, include_replayed=all_,
+                            older_than=dlq.parse_age(older_than) if older_than else None,
+                            newer_than=dlq.parse_age(newer_than) if newer_than else None)
     if not rows:
         typer.echo("dead-letter queue is empty")
     for r in rows:
@@ -293,9 +299,11 @@ def dlq_show(entry_id: str = typer.Argument(..., help="dead-letter id (from `dlq
     from nexus_sync import dlq
 
     settings_or_exit()
+    from nexus_sync.credentials import redact
+
     r = dlq.get_entry(entry_id)
-    typer.echo(f"id          {r.id}\ntask        {r.task_name} ({r.task_id})\nargs        {json.dumps(r.args)}\n"
-               f"kwargs      {json.dumps(r.kwargs)}\nqueue       {r.queue}\nretries     {r.retries}\n"
+    typer.echo(f"id          {r.id}\ntask        {r.task_name} ({r.task_id})\nargs        {redact(json.dumps(r.args))}\n"
+               f"kwargs      {redact(json.dumps(r.kwargs))}\nqueue       {r.queue}\nretries     {r.retries}\n"
                f"failed at   {r.failed_at}\nreplayed at {r.replayed_at or '-'}\n"
                f"error       {r.exception_type}: {r.error}\n\n{r.traceback or ''}")
 
@@ -316,6 +324,27 @@ def dlq_replay(
         typer.echo(f"replayed {old} as task {new}")
     if not ids:
         typer.echo("nothing to replay")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    connector: Optional[str] = typer.Option(None, help="only this connector (name or id)"),
+    task: Optional[str] = typer.Option(None, help="only this task name"),
+    older_than: Optional[str] = typer.Option(None, help="only entries older than this age, e.g. 7d"),
+    replayed: bool = typer.Option(False, "--replayed", help="only entries already replayed"),
+    yes: bool = typer.Option(False, "--yes", help="do it (without it: say how many would go)"),
+) -> None:
+    """Delete dead letters for good (asks for --yes)."""
+    from nexus_sync import catalog, dlq
+
+    settings_or_exit()
+    cid = catalog.get(connector).id if connector else None
+    age = dlq.parse_age(older_than) if older_than else None
+    if not yes:
+        n = len(dlq.list_entries(connector_id=cid, task=task, include_replayed=True, older_than=age, limit=10**9))
+        typer.echo(f"{n} entr{'y' if n == 1 else 'ies'} match (replayed or not); add --yes to delete")
+        return
+    typer.echo(f"purged {dlq.purge(connector_id=cid, task=task, older_than=age, replayed_only=replayed)}")
 
 
 # ------------------------------------------------------------------------ simulator
@@ -355,6 +384,17 @@ def worker(
         require_current(db.get_engine())
     except NotMigrated as exc:
         fail(str(exc), 3)
+    import os
+    import socket
+
+    settings = settings_or_exit()
+    if settings.metrics_port and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # multiprocess metrics: set before anything imports prometheus_client (it picks its storage then)
+        mdir = settings.state_dir.resolve() / "metrics" / f"{socket.gethostname()}-{os.getpid()}"
+        mdir.mkdir(parents=True, exist_ok=True)
+        for stale in mdir.glob("*.db"):
+            stale.unlink()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(mdir)
     from nexus_sync.celery_app import app as celery
 
     celery.worker_main(["worker", "-Q", queues, "-c", str(concurrency), "-P", pool, "-l", loglevel, "-E",
@@ -366,11 +406,144 @@ def demo(
     devices: int = typer.Option(5000, help="CrowdStrike hosts in the simulator"),
     users: int = typer.Option(2000, help="Okta users in the simulator"),
     change: float = typer.Option(0.10, help="fraction of records changed before the second sync"),
+    all_types: bool = typer.Option(False, "--all", help="instead: one sync of every connector type at once "
+                                                        "(examples/connectors-all.yaml), a report line each"),
+    per_type: int = typer.Option(1000, help="with --all: records per connector type in the simulator"),
 ) -> None:
     """Start the stack, simulator and a worker; sync CrowdStrike and Okta twice; print reports; stop."""
     from nexus_sync.demo import run_demo
 
-    raise typer.Exit(run_demo(devices=devices, users=users, change=change))
+    raise typer.Exit(run_demo(devices=devices, users=users, change=change, all_types=all_types, per_type=per_type))
+
+
+@app.command("chaos")
+def chaos(
+    instances: int = typer.Option(3, help="connector instances per vendor (CrowdStrike, Okta), plus one broken"),
+    crowdstrike: int = typer.Option(3000, help="CrowdStrike hosts in the faulty simulator"),
+    okta: int = typer.Option(1500, help="Okta users in the faulty simulator"),
+    rate_limit_rate: float = typer.Option(0.20, help="share of vendor requests answered 429"),
+    error_rate: float = typer.Option(0.05, help="share answered 503"),
+    timeout_rate: float = typer.Option(0.02, help="share that never answer in time"),
+    out: Optional[Path] = typer.Option(None, help="save the report as JSON in this folder"),
+    keep: bool = typer.Option(False, "--keep", help="keep the run's state folder (logs)"),
+) -> None:
+    """Sync many connectors against a faulty simulator while workers are SIGKILLed and Redis and
+    PostgreSQL restart; then compare the database with the simulator's ground truth (own stack)."""
+    from nexus_sync.chaos import ChaosOptions, run
+
+    raise typer.Exit(run(ChaosOptions(instances=instances, crowdstrike=crowdstrike, okta=okta,
+                                      rate_limit_rate=rate_limit_rate, error_5xx_rate=error_rate,
+                                      timeout_rate=timeout_rate, out=out, keep=keep, say=typer.echo)))
+
+
+@app.command("bench")
+def bench(
+    records: int = typer.Option(100_000, help="records of the main CrowdStrike-shaped sync"),
+    small: int = typer.Option(10_000, help="records of the small sync of the RSS series"),
+    large: int = typer.Option(0, help="only the large RSS run with this many records (make bench-large)"),
+    page_size: int = typer.Option(5000, help="CrowdStrike page size (records per batch, at most 5000)"),
+    concurrency: int = typer.Option(0, help="worker processes (0: two per core)"),
+    cycle_records: int = typer.Option(1000, help="records per connector type in the full cycle"),
+    copy_reps: int = typer.Option(3, help="repetitions of the COPY-limit measurement (the median counts)"),
+    profile: bool = typer.Option(True, "--profile/--no-profile", help="py-spy the worker on extra syncs"),
+    out: Path = typer.Option(Path("bench"), help="folder of results/<date>.json and SUMMARY.md"),
+    keep: bool = typer.Option(False, "--keep", help="keep the benchmark's state folder (logs, profiles)"),
+) -> None:
+    """Benchmark the real pipeline on an embedded stack of its own; print and save the results."""
+    from nexus_sync.bench import Options, main as run_bench
+
+    raise typer.Exit(run_bench(Options(records=records, small=small, large=large, page_size=page_size,
+                                       concurrency=concurrency, cycle_records=cycle_records, copy_reps=copy_reps,
+                                       profile=profile, out=out, keep=keep)))
+
+
+# -------------------------------------------------------------- operate: schedules, beat, flower
+schedule_app = typer.Typer(help="Connector schedules in Celery beat (RedBeat, in Redis): derived from the "
+                                "connectors table (interval, staggered offset, priority, enabled).",
+                           no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+
+
+def _reconcile_schedules() -> None:
+    """After `connectors apply`: beat's entries follow the table at once (no beat restart)."""
+    from nexus_sync import schedule
+
+    try:
+        typer.echo(str(schedule.reconcile()))
+    except Exception as exc:  # the table is written; beat's periodic reconcile catches up
+        typer.secho(f"nexus-sync: connectors saved, but the schedules were not updated ({type(exc).__name__}: "
+                    f"{exc}); beat reconciles every minute, or run `nexus-sync schedule reconcile`",
+                    fg=typer.colors.YELLOW, err=True)
+
+
+@schedule_app.command("show")
+def schedule_show(as_json: bool = typer.Option(False, "--json", help="print the rows as JSON")) -> None:
+    """Each connector's interval, stagger offset, priority, whether it is enabled, and its next run (UTC)
+    as beat will send it (read from the RedBeat entry)."""
+    from nexus_sync import schedule
+
+    settings_or_exit()
+    rows = schedule.show()
+    if as_json:
+        typer.echo(json.dumps([{**r.__dict__, "offset_seconds": r.offset} for r in rows], indent=2, default=str))
+        return
+    if not rows:
+        typer.echo("no connectors: add some with `nexus-sync connectors apply connectors.yaml`")
+        return
+    for line in schedule.format_rows(rows):
+        typer.echo(line)
+
+
+@schedule_app.command("reconcile")
+def schedule_reconcile() -> None:
+    """Make beat's entries match the connectors table now (beat also does it every minute)."""
+    from nexus_sync import schedule
+
+    settings_or_exit()
+    result = schedule.reconcile()
+    typer.echo(str(result))
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@app.command("beat", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def beat(
+    ctx: typer.Context,
+    loglevel: str = typer.Option("INFO", "-l", "--loglevel"),
+    reconcile: bool = typer.Option(True, "--reconcile/--no-reconcile",
+                                   help="reconcile the schedules from the connectors table before starting"),
+) -> None:
+    """Start Celery beat with the RedBeat scheduler (one beat at a time: a Redis lock). Extra options go to
+    `celery beat`, e.g. --max-interval 1."""
+    from nexus_sync import schedule
+
+    settings_or_exit()
+    if reconcile:
+        try:
+            typer.echo(str(schedule.reconcile()))
+        except Exception as exc:  # beat still runs the entries in Redis; its reconcile task retries
+            typer.secho(f"nexus-sync beat: could not reconcile the schedules: {type(exc).__name__}: {exc}",
+                        fg=typer.colors.YELLOW, err=True)
+    from nexus_sync.celery_app import app as celery
+
+    celery.start(["beat", "-S", "redbeat.RedBeatScheduler", "-l", loglevel, *ctx.args])
+
+
+@app.command("flower", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def flower(
+    ctx: typer.Context,
+    port: int = typer.Option(5555, help="HTTP port"),
+    address: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0 in a container)"),
+    no_auth: bool = typer.Option(False, "--no-auth", help="run WITHOUT basic auth (on purpose only)"),
+) -> None:
+    """Start Flower (Celery's dashboard) with basic auth: NEXUS_FLOWER_USER (default admin) and
+    NEXUS_FLOWER_PASSWORD; refuses to start without a password unless --no-auth. Extra options go to Flower."""
+    from nexus_sync import flower as flower_mod
+
+    settings_or_exit()
+    if no_auth:
+        typer.secho("nexus-sync flower: basic auth is OFF (--no-auth)", fg=typer.colors.YELLOW, err=True)
+    flower_mod.run(port, address, no_auth, ctx.args)
 
 
 if __name__ == "__main__":

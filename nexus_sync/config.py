@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     )
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers host:port[,...]")
     kafka_topic: str = "connector.sync.complete"
+    webhooks_file: Path | None = Field(None, description="YAML of webhook subscribers (see nexus_sync/webhooks.py)")
+    metrics_port: int = Field(9808, ge=0, le=65535, description="worker /metrics port on 127.0.0.1; 0 = off")
     alert_topic: str = "connector.sync.alert"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     credentials_file: Path | None = Field(None, description="YAML/JSON file of connector secrets")
@@ -46,7 +48,6 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(3, ge=0)
     retry_backoff_max: int = Field(60, gt=0, description="cap of the exponential retry backoff (s)")
     http_timeout: float = Field(30.0, gt=0)
-    persist_batch_rows: int = Field(1000, ge=1)
 
     @field_validator("database_url", "redis_url", "clickhouse_url", "kafka_bootstrap", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+import orjson
 import requests
 
 from nexus_sync.errors import Action, ConfigError, Rule, TransientError, VendorDataError, rule_for_status
@@ -52,6 +53,7 @@ class HttpClient:
         self.timeout = timeout
         self.sleep = sleep
         self.rate_limit_waits = 0.0
+        self.label = "?"  # the connector, in metrics
         self.bucket: Any = None  # nexus_sync.ratelimit.TokenBucket shared by every worker of the connector
 
     def request(self, method: str, url: str, *, auth: Any = None, rate_limit_statuses: tuple[int, ...] = (429,),
@@ -90,6 +92,9 @@ class HttpClient:
                 if wait <= INLINE_WAIT_MAX and limited <= INLINE_RATE_LIMIT_TRIES:
                     log.info("rate limited by %s, waiting %.1fs", _path(url), wait)
                     self.rate_limit_waits += wait
+                    from nexus_sync.metrics import RATE_LIMIT_WAIT
+
+                    RATE_LIMIT_WAIT.labels(self.label).inc(wait)
                     self.sleep(wait)
                     continue
                 raise rule.error(f"{what} rate limited", wait)
@@ -104,7 +109,7 @@ class HttpClient:
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         resp = self.request(method, url, **kwargs)
         try:
-            return resp.json()
+            return orjson.loads(resp.content)  # ~3× faster than the stdlib parser on big pages
         except ValueError:
             raise VendorDataError(f"{method} {_path(url)}: response is not valid JSON "
                                   f"({len(resp.content)} bytes)") from None

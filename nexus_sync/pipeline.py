@@ -5,6 +5,7 @@ start → fetch (one page per call, staged in Redis) → per batch: normalize �
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -12,10 +13,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
+import orjson
+import psycopg2.errors
 import sqlalchemy as sa
-from psycopg2.extras import Json, execute_values
+from psycopg2.extras import Json
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -181,35 +184,67 @@ def _staged(sync_hid: str, batch_no: int, stage: str) -> Any:
 
 
 # ------------------------------------------------------------------------ normalize
+# A normalized batch is staged in two parts so each later stage reads only what it needs: "norm" holds the
+# small columns (source id, identity and content hashes per record, counts), "rows" the heavy ones, one line
+# per record, `data JSON <TAB> raw JSON`, ready to go into COPY once escaped (JSON has no raw tab/newline).
 def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
     """Vendor records → typed, validated records; a bad record is skipped and reported, never fatal."""
     if staging.exists(sync_hid, batch_no, "norm") or batch_persisted(sync_hid, batch_no):
         return {"skipped": 1}
     ctx = load(sync_hid)
     raw = _staged(sync_hid, batch_no, "raw")
-    conn_cls = ctx.connector.instance()
-    model = DATA_MODELS[conn_cls.kind]
-    kind, source = conn_cls.kind, ctx.source
-    by_identity: dict[str, dict[str, Any]] = {}
+    conn = ctx.connector.instance()
+    validate = DATA_MODELS[conn.kind].model_validate
+    kind, source = conn.kind, ctx.source
+    vendor_normalize, source_id, cursor_value, dumps = conn.normalize, conn.source_id, conn.cursor_value, orjson.dumps
+    by_identity: dict[str, tuple[str, str, str | None, bytes]] = {}
     invalid: list[dict[str, Any]] = []
     for i, rec in enumerate(raw["records"]):
         sid = None
         try:
-            sid = conn_cls.source_id(rec)
-            data = model.model_validate(conn_cls.normalize(rec))
+            sid = source_id(rec)
+            data = validate(vendor_normalize(rec))
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             invalid.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
             continue
-        ident = identity_key(kind, source, data)
-        fields = data.model_dump()
-        by_identity[ident] = {"id": str(uuid.uuid4()), "sid": sid, "h": ident, "c": content_hash(fields),
-                              "d": fields, "r": rec, "cur": conn_cls.cursor_value(rec)}
-    staging.put(sync_hid, batch_no, "norm", {
-        "kind": kind, "records": list(by_identity.values()), "invalid_count": len(invalid),
-        "invalid": invalid[:MAX_REPORTED_INVALID], "fetched_at": raw["fetched_at"],
-        "duplicates_in_batch": len(raw["records"]) - len(invalid) - len(by_identity),
+        # the data models are flat (no nested models): their __dict__ is model_dump() without the copy
+        fields = data.__dict__
+        by_identity[identity_key(kind, source, data)] = (
+            sid, content_hash(fields), cursor_value(rec), dumps(fields) + b"\t" + dumps(rec))
+    records = list(by_identity.values())
+    cursors = [r[2] for r in records if r[2]]
+    staging.put_batch(sync_hid, batch_no, {
+        "rows": b"\n".join(r[3] for r in records),
+        "norm": {"v": 2, "kind": kind, "sid": [r[0] for r in records], "h": list(by_identity),
+                 "c": [r[1] for r in records], "max_cursor": max(cursors) if cursors else None,
+                 "invalid_count": len(invalid), "invalid": invalid[:MAX_REPORTED_INVALID],
+                 "fetched_at": raw["fetched_at"],
+                 "duplicates_in_batch": len(raw["records"]) - len(invalid) - len(by_identity)},
     })
     return {"records": len(by_identity), "invalid": len(invalid)}
+
+
+def _norm(sync_hid: str, batch_no: int) -> dict[str, Any]:
+    """The staged "norm" columns (a batch staged by the previous layout is converted, rows included)."""
+    norm = _staged(sync_hid, batch_no, "norm")
+    if "records" in norm:  # staged before the two-part layout (a deploy during a sync)
+        recs = norm.pop("records")
+        cursors = [r["cur"] for r in recs if r["cur"]]
+        norm.update(sid=[r["sid"] for r in recs], h=[r["h"] for r in recs], c=[r["c"] for r in recs],
+                    max_cursor=max(cursors) if cursors else None,
+                    _rows=[orjson.dumps(r["d"]) + b"\t" + orjson.dumps(r["r"]) for r in recs])
+    return norm
+
+
+def _rows(sync_hid: str, batch_no: int, norm: dict[str, Any]) -> list[bytes]:
+    """The staged "rows" lines of a batch, one per record of norm, in its order."""
+    if "_rows" in norm:
+        return norm["_rows"]
+    blob = staging.get_bytes(sync_hid, batch_no, "rows")
+    if blob is None:
+        raise StagedBatchMissing(f"staged rows of batch {batch_no} of sync {sync_hid} are gone "
+                                 "(expired or lost); replay the batch's fetch")
+    return blob.split(b"\n") if norm["h"] else []
 
 
 def _brief_error(exc: Exception) -> str:
@@ -229,38 +264,45 @@ def dedup(sync_hid: str, batch_no: int) -> dict[str, int]:
     if staging.exists(sync_hid, batch_no, "dedup") or batch_persisted(sync_hid, batch_no):
         return {"skipped": 1}
     ctx = load(sync_hid)
-    norm = _staged(sync_hid, batch_no, "norm")
-    records = norm["records"]
-    idents = [r["h"] for r in records]
+    norm = _norm(sync_hid, batch_no)
+    idents, hashes = norm["h"], norm["c"]
     known: dict[str, str] = {}
     if idents:
         cached = get_redis().hmget(dedup_key(ctx.connector.tenant_id, ctx.source), idents)
         known = {h: c.decode() for h, c in zip(idents, cached) if c is not None}
-    misses = [h for h in idents if h not in known]
-    if misses:
-        known.update(_stored_hashes(ctx, misses))
-    classes = [NEW if r["h"] not in known else (UNCHANGED if known[r["h"]] == r["c"] else UPDATED)
-               for r in records]
-    staging.put(sync_hid, batch_no, "dedup", {"classes": classes, "cache_hits": len(idents) - len(misses)})
+    hits = len(known)
+    if hits < len(idents):
+        known.update(_stored_hashes(ctx, [h for h in idents if h not in known]))
+    classes = "".join(NEW if h not in known else (UNCHANGED if known[h] == c else UPDATED)
+                      for h, c in zip(idents, hashes))
+    staging.put(sync_hid, batch_no, "dedup", {"classes": classes, "cache_hits": hits})
     return {"new": classes.count(NEW), "updated": classes.count(UPDATED), "unchanged": classes.count(UNCHANGED)}
 
 
 def _stored_hashes(ctx: SyncContext, idents: list[str]) -> dict[str, str]:
     """Cold cache: content hashes of stored rows, computed from their data (and put back in the cache)."""
-    rd = db.raw_data.c
-    with db.get_engine().connect() as conn:
-        rows = conn.execute(sa.select(rd.hash, rd.data).where(
-            rd.tenant_id == ctx.connector.tenant_id, rd.source == ctx.source, rd.hash.in_(idents))).all()
-    found = {r.hash: content_hash(r.data) for r in rows}
+    raw_conn = db.get_engine().raw_connection()
+    try:
+        with raw_conn.cursor() as cur:  # one array parameter, not thousands of bound ones
+            cur.execute("SELECT hash, data FROM raw_data WHERE tenant_id = %s AND source = %s AND hash = ANY(%s)",
+                        (str(ctx.connector.tenant_id), ctx.source, idents))
+            rows = cur.fetchall()
+        raw_conn.rollback()
+    finally:
+        raw_conn.close()
+    found = {h: content_hash(data) for h, data in rows}
     if found:
         get_redis().hset(dedup_key(ctx.connector.tenant_id, ctx.source), mapping=found)
     return found
 
 
 # -------------------------------------------------------------------------- persist
-UPSERT_SQL = """
-INSERT INTO raw_data (id, tenant_id, source, type, source_id, hash, data, raw_data, ingested_at, last_seen)
-VALUES %s
+COLUMNS = "id, tenant_id, source, type, source_id, hash, data, raw_data, ingested_at, last_seen"
+# updated rows (and new ones that turn out to exist) are upserted from a session-local staging table
+STAGE_TABLE_SQL = "CREATE TEMP TABLE IF NOT EXISTS persist_rows (LIKE raw_data) ON COMMIT DELETE ROWS"
+UPSERT_SQL = f"""
+INSERT INTO raw_data ({COLUMNS})
+SELECT {COLUMNS} FROM persist_rows
 ON CONFLICT (tenant_id, source, source_id, type) DO UPDATE SET
   hash = EXCLUDED.hash, data = EXCLUDED.data, raw_data = EXCLUDED.raw_data,
   last_seen = EXCLUDED.last_seen, updated_at = now()
@@ -281,21 +323,37 @@ WHERE sync_batches.status <> 'PERSISTED'
 """
 
 
+def _copy_text(value: str) -> str:
+    """A value as a field of COPY's text format."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
-    """One transaction: upsert new/updated rows, touch last_seen of unchanged ones, record the batch.
+    """One transaction: write new and updated rows, touch last_seen of unchanged ones, record the batch.
+    New rows go in with COPY; should one exist after all (a concurrent writer), they join the upsert.
     The dedup cache learns the new hashes only after the commit."""
     ctx = load(sync_hid)
-    norm = _staged(sync_hid, batch_no, "norm")
-    classes = _staged(sync_hid, batch_no, "dedup")["classes"]
-    records = norm["records"]
+    try:
+        norm = _norm(sync_hid, batch_no)
+        classes = _staged(sync_hid, batch_no, "dedup")["classes"]
+    except StagedBatchMissing:
+        if batch_persisted(sync_hid, batch_no):  # a late duplicate delivery: archive has dropped the staging,
+            return {"skipped": 1}                # which it does only after this batch's persist completed
+        raise
+    sids, idents, hashes = norm["sid"], norm["h"], norm["c"]
     tenant, source, kind = ctx.connector.tenant_id, ctx.source, norm["kind"]
     seen_at = datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))
-    changed = [r for r, c in zip(records, classes) if c != UNCHANGED]
-    unchanged_ids = [r["sid"] for r, c in zip(records, classes) if c == UNCHANGED]
-    cursors = [r["cur"] for r in records if r["cur"]]
-    counts = {"new": classes.count(NEW), "updated": classes.count(UPDATED), "unchanged": len(unchanged_ids)}
+    new = [i for i, c in enumerate(classes) if c == NEW]
+    updated = [i for i, c in enumerate(classes) if c == UPDATED]
+    unchanged_ids = [sids[i] for i, c in enumerate(classes) if c == UNCHANGED]
+    learned = {idents[i]: hashes[i] for i in new + updated}
+    counts = {"new": len(new), "updated": len(updated), "unchanged": len(unchanged_ids)}
     details = {"invalid": norm["invalid"], "duplicates_in_batch": norm["duplicates_in_batch"]}
-    rows_per_statement = get_settings().persist_batch_rows
+    lines = _rows(sync_hid, batch_no, norm) if learned else []
+
+    def changed_data() -> list[dict[str, Any]]:  # the data of new and updated records, in batch order
+        return [orjson.loads(lines[i].split(b"\t", 1)[0]) for i, c in enumerate(classes) if c != UNCHANGED]
+
     started = time.perf_counter()
     raw_conn = db.get_engine().raw_connection()
     try:
@@ -305,38 +363,55 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
             already = cur.fetchone()
             if already and already[0] == "PERSISTED":
                 raw_conn.rollback()
-                _learn(ctx, changed)
-                _after_persist(ctx, batch_no, changed)  # idempotent: a crash may have come before it
+                _learn(ctx, learned)
+                _after_persist(ctx, batch_no, changed_data)  # idempotent: a crash may have come before it
                 return {"skipped": 1}
-            if changed:
-                values = [(r["id"], str(tenant), source, kind, r["sid"], r["h"], Json(r["d"]), Json(r["r"]),
-                           seen_at, seen_at) for r in changed]
-                execute_values(cur, UPSERT_SQL, values, page_size=rows_per_statement,
-                               template="(%s::uuid, %s::uuid, %s, %s, %s, %s, %s, %s, %s, %s)")
+            head = f"\t{tenant}\t{_copy_text(source)}\t{_copy_text(kind)}\t"
+            tail = f"\t{seen_at.isoformat()}\t{seen_at.isoformat()}\n".encode()
+
+            def copy_rows(indexes: list[int]) -> io.BytesIO:
+                return io.BytesIO(b"".join(
+                    f"{uuid.uuid4()}{head}{_copy_text(sids[i])}\t{idents[i]}\t".encode()
+                    + lines[i].replace(b"\\", b"\\\\") + tail for i in indexes))
+
+            upsert = updated
+            if new:
+                cur.execute("SAVEPOINT persist_new")
+                try:
+                    cur.copy_expert(f"COPY raw_data ({COLUMNS}) FROM STDIN", copy_rows(new))
+                    cur.execute("RELEASE SAVEPOINT persist_new")
+                except psycopg2.errors.UniqueViolation:
+                    cur.execute("ROLLBACK TO SAVEPOINT persist_new")
+                    upsert = updated + new
+            if upsert:
+                cur.execute(STAGE_TABLE_SQL)
+                cur.copy_expert(f"COPY persist_rows ({COLUMNS}) FROM STDIN", copy_rows(upsert))
+                cur.execute(UPSERT_SQL)
             if unchanged_ids:
                 cur.execute(TOUCH_SQL, (seen_at, str(tenant), source, kind, unchanged_ids, seen_at))
-            cur.execute(BATCH_SQL, (str(ctx.sync_hid), batch_no, len(records), counts["new"], counts["updated"],
-                                    counts["unchanged"], norm["invalid_count"], max(cursors) if cursors else None,
-                                    Json(details)))
+            cur.execute(BATCH_SQL, (str(ctx.sync_hid), batch_no, len(classes), counts["new"], counts["updated"],
+                                    counts["unchanged"], norm["invalid_count"], norm["max_cursor"], Json(details)))
         raw_conn.commit()
     except BaseException:
         raw_conn.rollback()
         raise
     finally:
         raw_conn.close()
-    _learn(ctx, changed)
-    extra = _after_persist(ctx, batch_no, changed)
+    _learn(ctx, learned)
+    extra = _after_persist(ctx, batch_no, changed_data)
     return counts | extra | {"write_ms": int((time.perf_counter() - started) * 1000)}
 
 
-def _after_persist(ctx: SyncContext, batch_no: int, changed: list[dict[str, Any]]) -> dict[str, int]:
+def _after_persist(ctx: SyncContext, batch_no: int, changed_data: Callable[[], list[dict[str, Any]]]
+                   ) -> dict[str, int]:
     """A connector's own follow-up of committed records (TheHive: incidents → risks), counted in the batch."""
     import connectors
 
     hook = getattr(getattr(connectors.get(ctx.source), "hooks", None), "after_persist", None)
-    if hook is None or not changed:
+    changed = changed_data() if hook is not None else []
+    if not changed:
         return {}
-    counts = hook(ctx.connector.tenant_id, [r["d"] for r in changed])
+    counts = hook(ctx.connector.tenant_id, changed)
     with db.get_engine().begin() as conn:
         conn.execute(sa.text("UPDATE sync_batches SET details = coalesce(details, '{}'::jsonb) || "
                              "jsonb_build_object('follow_up', CAST(:c AS jsonb)) "
@@ -345,10 +420,9 @@ def _after_persist(ctx: SyncContext, batch_no: int, changed: list[dict[str, Any]
     return {f"follow_up_{k}": v for k, v in counts.items()}
 
 
-def _learn(ctx: SyncContext, changed: list[dict[str, Any]]) -> None:
-    if changed:
-        get_redis().hset(dedup_key(ctx.connector.tenant_id, ctx.source),
-                         mapping={r["h"]: r["c"] for r in changed})
+def _learn(ctx: SyncContext, hashes: dict[str, str]) -> None:
+    if hashes:
+        get_redis().hset(dedup_key(ctx.connector.tenant_id, ctx.source), mapping=hashes)
 
 
 # -------------------------------------------------------------------------- archive
@@ -361,12 +435,14 @@ def archive(sync_hid: str, batch_no: int) -> tuple[dict[str, int], bool]:
         archived_at = conn.execute(sa.select(sb.archived_at).where(where)).scalar()
     if archived_at is not None:
         return {"skipped": 1}, _finished(ctx)
-    norm = _staged(sync_hid, batch_no, "norm")
+    norm = _norm(sync_hid, batch_no)
     classes = _staged(sync_hid, batch_no, "dedup")["classes"]
     ingested = datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))
-    rows = [archive_row(str(uuid.uuid5(ARCHIVE_NS, f"{sync_hid}:{r['h']}")), str(ctx.connector.tenant_id),
-                        ctx.source, norm["kind"], r["d"], ingested)
-            for r, c in zip(norm["records"], classes) if c != UNCHANGED]
+    changed = [i for i, c in enumerate(classes) if c != UNCHANGED]
+    lines = _rows(sync_hid, batch_no, norm) if changed else []
+    tenant, source, kind, idents = str(ctx.connector.tenant_id), ctx.source, norm["kind"], norm["h"]
+    rows = [archive_row(str(uuid.uuid5(ARCHIVE_NS, f"{sync_hid}:{idents[i]}")), tenant, source, kind,
+                        orjson.loads(lines[i].split(b"\t", 1)[0]), ingested) for i in changed]
     inserted = get_archive().insert_new(rows)
     with db.get_engine().begin() as conn:
         conn.execute(db.sync_batches.update().where(where).values(archived_at=utcnow()))
@@ -513,4 +589,5 @@ def finish(sync_hid: str) -> dict[str, Any] | None:
         with engine.begin() as conn:
             conn.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == ctx.sync_hid)
                          .values(event_published_status=status))
+        report["_event"] = event  # announced now (not stored): notify hands it to the webhook subscribers
     return report

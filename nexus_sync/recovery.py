@@ -83,8 +83,10 @@ def give_up(report: dict[str, Any]) -> None:
     alert("critical", report, f"sync of {report['connector']} failed {len(delays()) + 1} times; dead-lettered")
 
 
-def alert(severity: str, report: dict[str, Any], message: str) -> None:
+def alert(severity: str, report: dict[str, Any], message: str) -> dict[str, Any]:
+    """Publish an alert event on Kafka; returns it (for webhooks)."""
     event = {"event_type": "connector.sync.alert", "severity": severity, "connector_id": report.get("connector_id"),
              "connector": report.get("connector"), "sync_id": report.get("sync_id"), "status": report.get("status"),
              "message": message, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     publish(get_settings().alert_topic, str(report.get("connector_id")), event)
+    return event

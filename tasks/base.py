@@ -12,7 +12,7 @@ from celery import Task
 from celery.exceptions import Retry
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import db, logs
+from nexus_sync import db, logs, metrics
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
 from nexus_sync.errors import Action, rule_for_exception
@@ -51,13 +51,16 @@ class PipelineTask(Task):
         try:
             result = super().__call__(*args, **kwargs)
             counts = result if isinstance(result, dict) else {}
-            stage_log.info("stage done", stage=self.name.rsplit(".", 1)[-1],
-                           ms=round((time.perf_counter() - started) * 1000, 1),
+            stage = self.name.rsplit(".", 1)[-1]
+            seconds = time.perf_counter() - started
+            stage_log.info("stage done", stage=stage, ms=round(seconds * 1000, 1),
                            **{k: v for k, v in counts.items() if isinstance(v, (int, float, str, bool))})
+            metrics.observe_stage(stage, seconds, counts)
             return result
         except Retry:
             raise
         except Exception as exc:
+            metrics.ERRORS.labels(self.name, rule_for_exception(exc).failure_type).inc()
             if self.request.is_eager:
                 raise
             countdown, max_retries = decide(exc, self.request.retries)
@@ -84,8 +87,8 @@ class PipelineTask(Task):
 def dead_letter(name: str, task_id: str, args: list[Any], kwargs: dict[str, Any], exc: BaseException,
                 tb: str, retries: int, delivery_info: dict[str, Any]) -> None:
     connector_id = sync_hid = None
-    if name == "tasks.sync.start_sync" and len(args) >= 2:
-        sync_hid = args[1]
+    if name == "tasks.sync.start_sync":  # a scheduled start has no sync id argument: its task id is the id
+        sync_hid = args[1] if len(args) >= 2 and args[1] else task_id
     elif args and name.startswith("tasks.sync."):
         sync_hid = args[0]
     if sync_hid:

@@ -6,7 +6,8 @@ from typing import Any
 
 from celery import chain
 
-from nexus_sync import pipeline, recovery
+from nexus_sync import alerts, metrics, pipeline, recovery
+from tasks.notify import fan_out
 from nexus_sync.celery_app import app
 from tasks.base import PipelineTask
 
@@ -86,6 +87,12 @@ def notify(sync_hid: str) -> dict | None:
     report = pipeline.finish(sync_hid)
     if report is None:
         return None
+    if "_event" in report:  # first close with this outcome: count it, tell the subscribers, alert
+        metrics.observe_report(report)
+        metrics.observe_archive_lag(sync_hid)
+        fan_out(report["_event"])
+        for severity, message in alerts.evaluate(report):
+            fan_out(recovery.alert(severity, report, message))
     plan = recovery.act(report)
     return {"status": report["status"], "sync_id": report["sync_id"], "recovery": plan.action if plan else ""}
 

@@ -82,3 +82,31 @@ def test_every_registered_type_declares_what_connectors_types_shows():
     for name, cls in connectors.registry().items():
         assert cls.type == name and cls.kind in ("asset", "event", "vulnerability", "user", "incident")
         assert cls.auth and cls.paging and cls.category and cls.id_field
+
+
+# ---- kinds no shipped vendor uses yet still work as declared ----------------------------------
+def _make(decl, tmp_path, secrets):
+    from tests.connectors.util import make
+
+    return make(declare(decl, lambda raw: {"uid": raw["id"]}), "https://acme.test", secrets, tmp_path)
+
+
+def test_offset_paging_and_session_login(tmp_path):
+    import responses
+
+    from connectors.declarative import SessionLogin
+    from tests.connectors.util import drain
+
+    decl = _decl(auth=SessionLogin(path="/api/login", form={"user": "{username}", "pass": "{password}"},
+                                   token="session.key", header="X-Session", template="{session}"),
+                 request=Request(path="/devices"), paging=OffsetPaging(total="total"), records="items",
+                 page_size=2)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, "https://acme.test/api/login", json={"session": {"key": "s-1"}})
+        for offset, ids in ((0, ["a", "b"]), (2, ["c", "d"]), (4, ["e"])):
+            rsps.add(responses.GET, "https://acme.test/devices", json={"items": [{"id": i} for i in ids], "total": 5},
+                     match=[responses.matchers.query_param_matcher({"offset": str(offset), "limit": "2"})])
+        records, pages = drain(_make(decl, tmp_path, {"username": "u", "password": "p"}))
+        assert [r["id"] for r in records] == ["a", "b", "c", "d", "e"] and pages == 3
+        assert rsps.calls[0].request.body == "user=u&pass=p"
+        assert all(c.request.headers.get("X-Session") == "s-1" for c in rsps.calls[1:])
