@@ -310,6 +310,7 @@ class Declaration(_Spec):
     cursor_field: str | None = None
     rate_limit_per_minute: int | None = None
     rate_limit_statuses: tuple[int, ...] = (429,)  # error-table extension: Qualys says 409
+    endpoint_limits: dict[str, int] = Field(default_factory=dict)  # path prefix -> requests/min, on top
     page_size: int = 500
     max_page_size: int = 1000
     config_fields: dict[str, Any] = Field(default_factory=dict)  # name -> default (... = required)

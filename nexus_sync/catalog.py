@@ -76,6 +76,10 @@ class ConnectorRow:
             per_minute = cfg.rate_limit_per_minute or cls.rate_limit_per_minute
             if per_minute:
                 ctx.http.bucket = TokenBucket(get_redis(), f"nexus:ratelimit:{self.id}", per_minute)
+            decl = getattr(cls, "decl", None)
+            for prefix, limit in (decl.endpoint_limits if decl else {}).items():
+                ctx.http.endpoint_buckets.append(
+                    (prefix, TokenBucket(get_redis(), f"nexus:ratelimit:{self.id}:{prefix}", limit)))
         return cls(ctx)
 
 

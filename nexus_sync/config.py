@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers host:port[,...]")
     kafka_topic: str = "connector.sync.complete"
     webhooks_file: Path | None = Field(None, description="YAML of webhook subscribers (see nexus_sync/webhooks.py)")
+    tracing: Literal["off", "console", "otlp"] = Field("off", description="OpenTelemetry spans per stage")
+    otlp_endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP traces endpoint")
     metrics_port: int = Field(9808, ge=0, le=65535, description="worker /metrics port on 127.0.0.1; 0 = off")
     alert_topic: str = "connector.sync.alert"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

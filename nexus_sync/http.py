@@ -55,6 +55,7 @@ class HttpClient:
         self.rate_limit_waits = 0.0
         self.label = "?"  # the connector, in metrics
         self.bucket: Any = None  # nexus_sync.ratelimit.TokenBucket shared by every worker of the connector
+        self.endpoint_buckets: list[tuple[str, Any]] = []  # (path prefix, bucket) where a vendor limits per endpoint
 
     def request(self, method: str, url: str, *, auth: Any = None, rate_limit_statuses: tuple[int, ...] = (429,),
                 errors: dict[int, Rule] | None = None, **kwargs: Any) -> requests.Response:
@@ -70,6 +71,9 @@ class HttpClient:
         while True:
             if self.bucket is not None:
                 self.bucket.acquire(sleep=self.sleep, inline_max=INLINE_WAIT_MAX)
+            for prefix, bucket in self.endpoint_buckets:
+                if prefix in url.split("?", 1)[0]:
+                    bucket.acquire(sleep=self.sleep, inline_max=INLINE_WAIT_MAX)
             headers = dict(kwargs.pop("headers", None) or {})
             if auth is not None:
                 auth.apply(headers)

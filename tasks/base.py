@@ -12,7 +12,7 @@ from celery import Task
 from celery.exceptions import Retry
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import db, logs, metrics
+from nexus_sync import db, logs, metrics, tracing
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
 from nexus_sync.errors import Action, rule_for_exception
@@ -48,10 +48,14 @@ class PipelineTask(Task):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
+        stage = self.name.rsplit(".", 1)[-1]
+        sync_hid = _sync_of(self.name, args, self.request.id)
         try:
-            result = super().__call__(*args, **kwargs)
+            with tracing.stage_span(stage, sync_hid, {"nexus.task": self.name, "nexus.task_id": self.request.id or "",
+                                                      **({"nexus.batch": args[1]} if len(args) > 1
+                                                         and isinstance(args[1], int) else {})}):
+                result = super().__call__(*args, **kwargs)
             counts = result if isinstance(result, dict) else {}
-            stage = self.name.rsplit(".", 1)[-1]
             seconds = time.perf_counter() - started
             stage_log.info("stage done", stage=stage, ms=round(seconds * 1000, 1),
                            **{k: v for k, v in counts.items() if isinstance(v, (int, float, str, bool))})
@@ -84,13 +88,19 @@ class PipelineTask(Task):
         """Hook for tasks: record what the failure means for the sync."""
 
 
+def _sync_of(name: str, args: Any, task_id: str | None) -> str | None:
+    """The sync a task works for: start_sync's second argument (or its own id), else the first."""
+    if name == "tasks.sync.start_sync":
+        return args[1] if len(args) > 1 and args[1] else task_id
+    if name.startswith("tasks.sync.") and args and isinstance(args[0], str):
+        return args[0]
+    return None
+
+
 def dead_letter(name: str, task_id: str, args: list[Any], kwargs: dict[str, Any], exc: BaseException,
                 tb: str, retries: int, delivery_info: dict[str, Any]) -> None:
-    connector_id = sync_hid = None
-    if name == "tasks.sync.start_sync":  # a scheduled start has no sync id argument: its task id is the id
-        sync_hid = args[1] if len(args) >= 2 and args[1] else task_id
-    elif args and name.startswith("tasks.sync."):
-        sync_hid = args[0]
+    connector_id = None
+    sync_hid = _sync_of(name, args, task_id)  # a scheduled start has no sync id argument: its task id is it
     if sync_hid:
         try:
             from nexus_sync.pipeline import load

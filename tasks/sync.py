@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import chain
 
-from nexus_sync import alerts, metrics, pipeline, recovery
+from nexus_sync import alerts, metrics, pipeline, recovery, tracing
 from tasks.notify import fan_out
 from nexus_sync.celery_app import app
 from tasks.base import PipelineTask
@@ -88,6 +88,7 @@ def notify(sync_hid: str) -> dict | None:
     if report is None:
         return None
     if "_event" in report:  # first close with this outcome: count it, tell the subscribers, alert
+        tracing.record_sync(sync_hid, report, pipeline.load(sync_hid).started_at, pipeline.utcnow())
         metrics.observe_report(report)
         metrics.observe_archive_lag(sync_hid)
         fan_out(report["_event"])

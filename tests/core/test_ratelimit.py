@@ -43,3 +43,23 @@ def test_long_wait_defers_instead_of_blocking(stack):
     with pytest.raises(RateLimited) as err:
         bucket.acquire(sleep=time.sleep, inline_max=5)
     assert 60 < err.value.wait_seconds <= 67
+
+
+def test_per_endpoint_budget_applies_only_to_its_path(stack):
+    import responses
+
+    from nexus_sync.http import HttpClient
+
+    waits: list[float] = []
+    client = HttpClient(sleep=lambda s: (waits.append(s), time.sleep(s)))
+    key = f"nexus:ratelimit:test-{uuid.uuid4()}"
+    client.endpoint_buckets = [("/search/jobs", TokenBucket(get_redis(), key, per_minute=60))]  # 0.9/s
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, "https://v.test/search/jobs", json={})
+        rsps.add(responses.GET, "https://v.test/other", json={})
+        for _ in range(5):
+            client.request("GET", "https://v.test/other")
+        assert waits == []  # another endpoint: no budget taken
+        client.request("GET", "https://v.test/search/jobs")
+        client.request("GET", "https://v.test/search/jobs")
+    assert len(waits) == 1 and 0.5 < waits[0] <= 1.2  # the second call waited for the endpoint's budget
