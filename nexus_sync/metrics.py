@@ -41,7 +41,7 @@ def observe_stage(stage: str, seconds: float, result: dict[str, Any]) -> None:
         DB_WRITE.observe(result["write_ms"] / 1000)
     if stage == "dedup" and "new" in result:
         looked = result.get("new", 0) + result.get("updated", 0) + result.get("unchanged", 0)
-        hits = result.get("cache_hits", looked)
+        hits = result.get("cache_hits", 0)
         DEDUP_LOOKUPS.labels("redis").inc(hits)
         DEDUP_LOOKUPS.labels("postgres").inc(max(0, looked - hits))
 

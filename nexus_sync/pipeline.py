@@ -276,7 +276,8 @@ def dedup(sync_hid: str, batch_no: int) -> dict[str, int]:
     classes = "".join(NEW if h not in known else (UNCHANGED if known[h] == c else UPDATED)
                       for h, c in zip(idents, hashes))
     staging.put(sync_hid, batch_no, "dedup", {"classes": classes, "cache_hits": hits})
-    return {"new": classes.count(NEW), "updated": classes.count(UPDATED), "unchanged": classes.count(UNCHANGED)}
+    return {"new": classes.count(NEW), "updated": classes.count(UPDATED), "unchanged": classes.count(UNCHANGED),
+            "cache_hits": hits}
 
 
 def _stored_hashes(ctx: SyncContext, idents: list[str]) -> dict[str, str]:

@@ -128,13 +128,16 @@ def test_failed_sync_alerts_on_kafka_webhook_and_slack(stack, secrets_file, make
         report = wait_for(run_sync(conn.name, wait=False)["sync_hid"], 120, progress=False)
         assert report["status"] == "FAILED"
         slack = receivers["slack"]
-        assert _wait(lambda: any(conn.name in json.loads(b)["text"] for _, b in slack.got))
+        assert _wait(lambda: sum(conn.name in json.loads(b)["text"] for _, b in slack.got) >= 2, 60)
         texts = [json.loads(b)["text"] for _, b in slack.got if conn.name in json.loads(b)["text"]]
         assert any("FAILED" in t for t in texts) and any("authentication" in t for t in texts)
-        alerts_seen = [json.loads(b) for _, b in receivers["ok"].got
-                       if json.loads(b).get("event_type") == "connector.sync.alert"
-                       and json.loads(b).get("connector") == conn.name]
-        assert alerts_seen and {a["severity"] for a in alerts_seen} == {"critical"}
+        def dash_alerts() -> list[dict]:  # delivered by tasks of their own: wait for them too
+            return [json.loads(b) for _, b in receivers["ok"].got
+                    if json.loads(b).get("event_type") == "connector.sync.alert"
+                    and json.loads(b).get("connector") == conn.name]
+
+        assert _wait(lambda: len(dash_alerts()) >= 2, 60)
+        assert {a["severity"] for a in dash_alerts()} == {"critical"}
     finally:
         s.stop()
 
@@ -169,28 +172,3 @@ def test_alert_rules_on_a_report():
     assert ("warning", "sync of x took 301s (> 5 min)") in found
     assert ("warning", "error rate of x is 17% (> 10%)") in found and len(found) == 2
 
-
-def test_one_trace_per_sync_with_a_span_per_stage(sim, make_connector, stack, secrets_file):
-    import re
-    import uuid as _uuid
-
-    env = {**worker_env(), "NEXUS_TRACING": "console", "NEXUS_METRICS_PORT": "0"}
-    log = STATE / "logs" / "trace-worker.log"
-    proc = procs.start_worker(log, env=env, concurrency=1, name="tracer")
-    try:
-        conn = make_connector(sim, "okta", page_size=150)
-        hid = run_sync(conn.name, wait=False)["sync_hid"]
-        report = wait_for(hid, 120, progress=False)
-        assert report["status"] == "SUCCESS"
-        trace_id = f'"trace_id": "0x{_uuid.UUID(hid).hex}"'
-        root = f'"span_id": "0x{_uuid.UUID(hid).int & ((1 << 64) - 1):016x}"'
-        assert _wait(lambda: f"nexus.sync {conn.name}" in log.read_text(), 20)
-        spans = [s for s in re.split(r"\n(?=\{)", log.read_text()) if trace_id in s]
-        names = {re.search(r'"name": "([^"]+)"', s).group(1) for s in spans}
-        assert names >= {"nexus.start_sync", "nexus.fetch", "nexus.normalize", "nexus.dedup", "nexus.persist",
-                         "nexus.archive", "nexus.notify", f"nexus.sync {conn.name}"}
-        children = [s for s in spans if '"name": "nexus.sync ' not in s]
-        assert all(f'"parent_id": "0x{_uuid.UUID(hid).int & ((1 << 64) - 1):016x}"' in s for s in children)
-        assert any(root in s for s in spans if f"nexus.sync {conn.name}" in s)
-    finally:
-        proc.stop()
