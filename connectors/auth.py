@@ -1,4 +1,5 @@
-"""Auth kinds. Each has apply(headers) and refresh() for the HTTP client's one-retry-on-401."""
+"""OAuth2 client credentials, shared by declared connectors (connectors.declarative builds the other auth
+kinds). apply(headers) and refresh() serve the HTTP client's one-retry-on-401."""
 from __future__ import annotations
 
 import threading
@@ -11,23 +12,6 @@ from connectors.base import SecretsProvider
 from nexus_sync.errors import AuthError, ConfigError, TransientError
 
 REFRESH_MARGIN = 60.0  # refresh OAuth tokens this long before they expire
-
-
-class HeaderToken:
-    """A static secret in a header: `Authorization: SSWS <token>`, `ApiToken <t>`, `X-Auth-Token: <t>`..."""
-
-    def __init__(self, secrets: SecretsProvider, field: str = "token", header: str = "Authorization",
-                 scheme: str | None = None):
-        self.secrets, self.field, self.header, self.scheme = secrets, field, header, scheme
-        self._refresh = False
-
-    def apply(self, headers: dict[str, str]) -> None:
-        value = self.secrets.get((self.field,), refresh=self._refresh)[self.field].get_secret_value()
-        self._refresh = False
-        headers[self.header] = f"{self.scheme} {value}" if self.scheme else value
-
-    def refresh(self) -> None:
-        self._refresh = True  # re-read the credential store: the secret may have been rotated
 
 
 class OAuth2ClientCredentials:

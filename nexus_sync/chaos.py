@@ -16,8 +16,6 @@ from typing import Any, Callable
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRETS = {"crowdstrike": {"client_id": "sim-client", "client_secret": "sim-secret"},
-           "okta": {"token": "sim-okta-token"}}
 CURSOR_SQL = {"crowdstrike": "raw_data->>'modified_timestamp'", "okta": "raw_data->>'lastUpdated'"}
 
 
@@ -106,6 +104,7 @@ def run(opts: ChaosOptions) -> int:
 
 def _connectors(opts: ChaosOptions, state: Path, url_a: str, url_b: str) -> list[dict[str, Any]]:
     from nexus_sync import catalog
+    from nexus_sync.simulator.server import discover
 
     conns, secrets = [], {}
     for vendor in ("crowdstrike", "okta"):
@@ -116,7 +115,7 @@ def _connectors(opts: ChaosOptions, state: Path, url_a: str, url_b: str) -> list
                   "page_size": 100})
     specs = []
     for c in conns:
-        secrets[c["name"]] = SECRETS[c["type"]]
+        secrets[c["name"]] = dict(discover()[c["type"]].default_credentials)  # what the simulator accepts
         c["tenant_id"] = uuid.uuid4()
         specs.append(catalog.ConnectorSpec(name=c["name"], type=c["type"], tenant_id=c["tenant_id"],
                                            config={"base_url": f"{c['url']}/{c['type']}",

@@ -6,7 +6,6 @@ import ipaddress
 import re
 import uuid
 from datetime import datetime, timezone
-from enum import Enum
 from typing import Any, Literal
 
 import orjson
@@ -15,12 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Kind = Literal["asset", "event", "vulnerability", "user", "incident"]
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 EVENT_WINDOW_SECONDS = 300  # the spec: the same event within 5 minutes is one event
-
-
-class Classification(str, Enum):
-    NEW = "NEW"
-    UPDATED = "UPDATED"
-    UNCHANGED = "UNCHANGED"
 
 
 def utc_iso(value: Any) -> str | None:
