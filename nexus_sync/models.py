@@ -4,51 +4,78 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import types
+import typing
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Kind = Literal["asset", "event", "vulnerability", "user", "incident"]
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 EVENT_WINDOW_SECONDS = 300  # the spec: the same event within 5 minutes is one event
 
 
+_UTC = timezone.utc
+
+
 def utc_iso(value: Any) -> str | None:
     """Any vendor timestamp (ISO string with any fraction/offset, epoch s or ms) → UTC ISO-8601 'Z'."""
     if value is None or value == "":
         return None
-    if isinstance(value, (int, float)):
+    if type(value) is str:
+        try:  # the common case: Python 3.11 reads 'Z', offsets and 7-digit fractions itself
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            dt = _parse_iso_lenient(value)
+    elif isinstance(value, (int, float)):
         ts = value / 1000 if value > 1e11 else value
-        dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+        dt = datetime.fromtimestamp(ts, tz=_UTC)
     elif isinstance(value, datetime):
-        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        dt = value
     else:
-        text = str(value).strip()
-        # Python < 3.12 parses at most 6 fractional digits; MDE sends 7.
-        text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
-        dt = datetime.fromisoformat(text)
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        dt = _parse_iso_lenient(str(value))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=_UTC)
+    elif dt.tzinfo is not _UTC:
+        dt = dt.astimezone(_UTC)
+    return dt.isoformat()[:-6] + "Z"  # isoformat of a UTC datetime ends in '+00:00'
+
+
+def _parse_iso_lenient(text: str) -> datetime:
+    text = text.strip()
+    # older Pythons parse at most 6 fractional digits (MDE sends 7); padding blanks are vendor noise
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00")))
+
+
+_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                   r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_NOT_HEX = re.compile(r"[^0-9a-fA-F]")
 
 
 def canonical_mac(value: str | None) -> str | None:
     """aa-bb-cc-dd-ee-ff, AABBCCDDEEFF, aa:bb:… → aa:bb:cc:dd:ee:ff."""
     if not value:
         return None
-    digits = re.sub(r"[^0-9a-fA-F]", "", value).lower()
-    if len(digits) != 12:
-        raise ValueError(f"not a MAC address: {value!r}")
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    digits = value.replace(":", "").replace("-", "")
+    if len(digits) != 12 or not _HEX.issuperset(digits):
+        digits = _NOT_HEX.sub("", value)
+        if len(digits) != 12:
+            raise ValueError(f"not a MAC address: {value!r}")
+    d = digits.lower()
+    return f"{d[0:2]}:{d[2:4]}:{d[4:6]}:{d[6:8]}:{d[8:10]}:{d[10:12]}"
 
 
 def canonical_ip(value: str | None) -> str | None:
     if not value:
         return None
-    return str(ipaddress.ip_address(value.strip()))
+    text = value.strip()
+    if _IPV4.fullmatch(text):
+        return text  # a dotted quad without leading zeros is already canonical
+    return str(ipaddress.ip_address(text))
 
 
 def canonical_hostname(value: str | None) -> str | None:
@@ -57,18 +84,57 @@ def canonical_hostname(value: str | None) -> str | None:
     return value.strip().rstrip(".").lower()
 
 
+_SEVERITY_ALIASES = {"informational": "info", "none": "info", "moderate": "medium", "severe": "high",
+                     "important": "high", "urgent": "critical", "1": "low", "2": "medium", "3": "high",
+                     "4": "critical"}
+
+
 def severity(value: Any) -> str:
     text = str(value).strip().lower()
-    aliases = {"informational": "info", "none": "info", "moderate": "medium", "severe": "high",
-               "important": "high", "urgent": "critical", "1": "low", "2": "medium", "3": "high", "4": "critical"}
-    text = aliases.get(text, text)
+    text = _SEVERITY_ALIASES.get(text, text)
     if text not in SEVERITIES:
         raise ValueError(f"unknown severity {value!r}")
     return text
 
 
+def _ip_list(values: list[str]) -> list[str]:
+    if len(values) == 1:  # the common case, without the set and the sort
+        return [canonical_ip(values[0])] if values[0] else []
+    return sorted({canonical_ip(i) for i in values if i})
+
+
+def _mac_list(values: list[str]) -> list[str]:
+    if len(values) == 1:
+        return [canonical_mac(values[0])] if values[0] else []
+    return sorted({canonical_mac(m) for m in values if m})
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if "@" not in value:
+        raise ValueError(f"not an email address: {value!r}")
+    return value
+
+
 class _Data(BaseModel):
+    """A kind's record data. BEFORE normalizers see the vendor value, AFTER ones the type-checked value; both
+    the pydantic validators below and the fast path (fast_validator) run them from these tables."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    BEFORE: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    AFTER: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _before(cls, value: Any, info: ValidationInfo) -> Any:
+        fn = cls.BEFORE.get(info.field_name)
+        return value if fn is None else fn(value)
+
+    @field_validator("*")
+    @classmethod
+    def _after(cls, value: Any, info: ValidationInfo) -> Any:
+        fn = cls.AFTER.get(info.field_name)
+        return value if fn is None else fn(value)
 
 
 class Asset(_Data):
@@ -93,9 +159,7 @@ class Asset(_Data):
     last_seen_time: str | None = None
     modified_time: str | None = None
 
-    _norm_host = field_validator("hostname")(lambda cls, v: canonical_hostname(v))
-    _norm_ips = field_validator("ips")(lambda cls, v: sorted({canonical_ip(i) for i in v if i}))
-    _norm_macs = field_validator("macs")(lambda cls, v: sorted({canonical_mac(m) for m in v if m}))
+    AFTER = {"hostname": canonical_hostname, "ips": _ip_list, "macs": _mac_list}
 
 
 class User(_Data):
@@ -112,13 +176,7 @@ class User(_Data):
     modified_time: str | None = None
     groups: list[str] = Field(default_factory=list)
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str) -> str:
-        v = v.strip().lower()
-        if "@" not in v:
-            raise ValueError(f"not an email address: {v!r}")
-        return v
+    AFTER = {"email": _email}
 
 
 class Vulnerability(_Data):
@@ -134,7 +192,7 @@ class Vulnerability(_Data):
     first_seen_time: str | None = None
     last_seen_time: str | None = None
 
-    _sev = field_validator("severity", mode="before")(lambda cls, v: severity(v))
+    BEFORE = {"severity": severity}
 
 
 class SecurityEvent(_Data):
@@ -148,7 +206,7 @@ class SecurityEvent(_Data):
     user: str | None = None
     status: str | None = None
 
-    _sev = field_validator("severity", mode="before")(lambda cls, v: severity(v))
+    BEFORE = {"severity": severity}
 
 
 class Incident(_Data):
@@ -162,7 +220,7 @@ class Incident(_Data):
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
 
-    _sev = field_validator("severity", mode="before")(lambda cls, v: severity(v))
+    BEFORE = {"severity": severity}
 
 
 DATA_MODELS: dict[str, type[_Data]] = {
@@ -170,19 +228,97 @@ DATA_MODELS: dict[str, type[_Data]] = {
 }
 
 
-def identity_key(kind: str, source: str, data: _Data) -> str:
-    """The dedup identity of the spec, per kind (MD5, 32 hex)."""
+def fast_validator(model: type[_Data]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """model.model_validate(d).__dict__ without pydantic's per-field machinery, for the common case.
+
+    The data models are flat and their field types few (str, float, bool, list[str], dict[str, str], each
+    maybe optional), so a check per field is generated as Python source once per model: a value of exactly
+    the declared type passes (an int for a float is widened, as pydantic does) and goes through the model's
+    BEFORE/AFTER normalizers; a missing field takes its default (normalizers do not run on defaults, as in
+    pydantic). Anything else — a coercion, a missing required or an unknown field, a normalizer's error —
+    goes to pydantic itself, so every result and every error is pydantic's.
+    tests/core/test_models.py and the connector contract tests hold the two paths equal.
+    """
+    env: dict[str, Any] = {"names": frozenset(model.model_fields), "slow": model.model_validate, "_Slow": _Slow}
+    body: list[str] = []
+    out: list[str] = []
+    for i, (name, field) in enumerate(model.model_fields.items()):
+        var, inner, optional = f"f{i}", *_unwrap(field.annotation)
+        steps = []
+        if name in model.BEFORE:
+            env[f"before{i}"] = model.BEFORE[name]
+            steps.append(f"{var} = before{i}({var})")
+        steps += _check_source(var, inner, optional)
+        if name in model.AFTER:
+            env[f"after{i}"] = model.AFTER[name]
+            steps.append(f"{var} = after{i}({var})")
+        if field.is_required():
+            body += [f"{var} = d[{name!r}]", *steps]
+        else:
+            env[f"default{i}"] = field.default_factory or field.default
+            fill = f"default{i}()" if field.default_factory else f"default{i}"
+            body += [f"if {name!r} in d:", f"    {var} = d[{name!r}]", *(f"    {s}" for s in steps),
+                     "else:", f"    {var} = {fill}"]
+        out.append(f"{name!r}: {var}")
+    source = "\n".join([
+        "def validate(d):",
+        "    if not names.issuperset(d):",
+        "        return slow(d).__dict__",
+        "    try:",
+        *(f"        {line}" for line in body),
+        "    except (KeyError, _Slow, ValueError, TypeError):",
+        "        return slow(d).__dict__",
+        f"    return {{{', '.join(out)}}}",
+    ])
+    exec(compile(source, f"<fast_validator {model.__name__}>", "exec"), env)
+    return env["validate"]
+
+
+class _Slow(Exception):
+    """The fast path does not decide this value: pydantic does."""
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else annotation), True
+    return annotation, False
+
+
+def _check_source(var: str, inner: Any, optional: bool) -> list[str]:
+    """Source lines that pass `var` when it holds exactly `inner` (or None if optional), else raise _Slow."""
+    if inner is str or inner is bool:
+        test = f"type({var}) is not {inner.__name__}"
+        return [f"if {var} is not None and {test}:" if optional else f"if {test}:", "    raise _Slow"]
+    if inner is float:
+        none = f" and {var} is not None" if optional else ""
+        return [f"if type({var}) is not float{none}:",
+                f"    if type({var}) is not int:", "        raise _Slow", f"    {var} = float({var})"]
+    if inner == list[str]:  # loops, not all(<generator>): this runs per record
+        lines = [f"if type({var}) is not list:", "    raise _Slow", f"for x in {var}:",
+                 "    if type(x) is not str:", "        raise _Slow", f"{var} = list({var})"]
+    elif inner == dict[str, str]:
+        lines = [f"if type({var}) is not dict:", "    raise _Slow", f"for k, x in {var}.items():",
+                 "    if type(k) is not str or type(x) is not str:", "        raise _Slow", f"{var} = dict({var})"]
+    else:
+        return ["raise _Slow"]  # a type the fast path does not know: pydantic validates every such record
+    return [f"if {var} is not None:", *(f"    {line}" for line in lines)] if optional else lines
+
+
+def identity_key(kind: str, source: str, data: dict[str, Any]) -> str:
+    """The dedup identity of the spec, per kind (MD5, 32 hex), over a record's validated data."""
     if kind == "asset":
-        parts = (kind, source, data.uid)
+        parts = (kind, source, data["uid"])
     elif kind == "user":
-        parts = (kind, source, data.email)
+        parts = (kind, source, data["email"])
     elif kind == "vulnerability":
-        parts = (kind, source, data.cve, data.asset_uid)
+        parts = (kind, source, data["cve"], data["asset_uid"])
     elif kind == "event":
-        epoch = datetime.fromisoformat(data.time.replace("Z", "+00:00")).timestamp()
-        parts = (kind, source, data.uid, str(int(epoch // EVENT_WINDOW_SECONDS)))
+        epoch = datetime.fromisoformat(data["time"]).timestamp()
+        parts = (kind, source, data["uid"], str(int(epoch // EVENT_WINDOW_SECONDS)))
     else:  # incident
-        parts = (kind, source, data.uid)
+        parts = (kind, source, data["uid"])
     return hashlib.md5("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -192,7 +328,9 @@ VOLATILE_FIELDS = frozenset({"last_seen_time", "last_seen"})
 
 
 def content_hash(data: dict[str, Any]) -> str:
-    stable = {k: v for k, v in data.items() if k not in VOLATILE_FIELDS}
+    stable = dict(data)
+    for name in VOLATILE_FIELDS:
+        stable.pop(name, None)
     return hashlib.md5(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

@@ -28,7 +28,7 @@ from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
 from nexus_sync.errors import StagedBatchMissing
 from nexus_sync.events import publish, sync_complete_event
-from nexus_sync.models import DATA_MODELS, content_hash, identity_key
+from nexus_sync.models import DATA_MODELS, content_hash, fast_validator, identity_key
 from nexus_sync.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
     ctx = load(sync_hid)
     raw = _staged(sync_hid, batch_no, "raw")
     conn = ctx.connector.instance()
-    validate = DATA_MODELS[conn.kind].model_validate
+    validate = _validator(conn.kind)
     kind, source = conn.kind, ctx.source
     vendor_normalize, source_id, cursor_value, dumps = conn.normalize, conn.source_id, conn.cursor_value, orjson.dumps
     by_identity: dict[str, tuple[str, str, str | None, bytes]] = {}
@@ -203,13 +203,11 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
         sid = None
         try:
             sid = source_id(rec)
-            data = validate(vendor_normalize(rec))
+            fields = validate(vendor_normalize(rec))
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             invalid.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
             continue
-        # the data models are flat (no nested models): their __dict__ is model_dump() without the copy
-        fields = data.__dict__
-        by_identity[identity_key(kind, source, data)] = (
+        by_identity[identity_key(kind, source, fields)] = (
             sid, content_hash(fields), cursor_value(rec), dumps(fields) + b"\t" + dumps(rec))
     records = list(by_identity.values())
     cursors = [r[2] for r in records if r[2]]
@@ -222,6 +220,11 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
                  "duplicates_in_batch": len(raw["records"]) - len(invalid) - len(by_identity)},
     })
     return {"records": len(by_identity), "invalid": len(invalid)}
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return fast_validator(DATA_MODELS[kind])
 
 
 def _norm(sync_hid: str, batch_no: int) -> dict[str, Any]:
@@ -443,7 +446,7 @@ def archive(sync_hid: str, batch_no: int) -> tuple[dict[str, int], bool]:
     lines = _rows(sync_hid, batch_no, norm) if changed else []
     tenant, source, kind, idents = str(ctx.connector.tenant_id), ctx.source, norm["kind"], norm["h"]
     rows = [archive_row(str(uuid.uuid5(ARCHIVE_NS, f"{sync_hid}:{idents[i]}")), tenant, source, kind,
-                        orjson.loads(lines[i].split(b"\t", 1)[0]), ingested) for i in changed]
+                        lines[i].split(b"\t", 1)[0], ingested) for i in changed]
     inserted = get_archive().insert_new(rows)
     with db.get_engine().begin() as conn:
         conn.execute(db.sync_batches.update().where(where).values(archived_at=utcnow()))

@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Iterator
 
+import orjson
 import pytest
 import requests
 
@@ -210,3 +211,20 @@ def test_no_server_binary_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> Non
         assert not _ci()
     monkeypatch.delenv("CI")
     assert not _ci()
+
+
+@pytest.mark.parametrize("kind", ["native", "http"])
+def test_a_pipeline_batch_is_archived_once_with_its_json_intact(clickhouse: dict[str, int], kind: str) -> None:
+    """The pipeline's batches share one fetch time: the re-run check reads that range of the sort key, and
+    the data JSON (backslashes, escaped tabs and quotes, unicode) goes in and comes out byte for byte."""
+    archive = _archive(kind, clickhouse)
+    tenant, at = str(uuid.uuid4()), datetime(2026, 3, 4, 5, 6, 7)
+    data = [orjson.dumps({"path": f"C:\\Windows\\host-{i}", "cmd": "a\tb\nc", "q": 'say "hi"', "u": "ü ✓"})
+            for i in range(50)]
+    rows = [archive_row(str(uuid.uuid4()), tenant, "crowdstrike", "asset", d, at) for d in data]
+    assert archive.insert_new(rows[:20]) == 20
+    assert archive.insert_new(rows) == 30  # a retried batch: only the rows the first attempt did not write
+    assert archive.insert_new(rows) == 0
+    assert _count(archive, tenant) == 50
+    got = archive.query(f"SELECT data FROM {TABLE} WHERE tenant_id = toUUID('{tenant}')")
+    assert sorted(r["data"].encode() for r in got) == sorted(data)

@@ -116,3 +116,27 @@ def test_sync_stores_rows_and_saves_the_cursor(vendor, simulator, make_connector
     assert stored == expected_ids(vendor, sim.truth(vendor))
     if connectors.get(vendor).cursor_field:
         assert cursor_of(row.id), "no cursor saved"
+
+
+@pytest.mark.parametrize("vendor", TYPES)
+def test_fast_validation_is_pydantic_validation(vendor, simulator, tmp_path):
+    """normalize validates through models.fast_validator; on real vendor shapes it must give exactly what the
+    pydantic model gives (values, field order, and an error wherever pydantic raises one)."""
+    from nexus_sync.models import DATA_MODELS, fast_validator
+
+    sim = simulator(vendor, 150)
+    conn = connector_for(vendor, sim, tmp_path)
+    model = DATA_MODELS[conn.kind]
+    fast = fast_validator(model)
+    records, _ = drain(conn)
+    assert records
+    for rec in records:
+        vendor_data = conn.normalize(rec)
+        try:
+            expected = model.model_validate(vendor_data).__dict__
+        except ValueError:
+            with pytest.raises(ValueError):
+                fast(vendor_data)
+            continue
+        got = fast(vendor_data)
+        assert list(got.items()) == list(expected.items())
