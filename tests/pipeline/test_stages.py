@@ -148,3 +148,25 @@ def test_incremental_sync_fetches_only_changes_after_the_cursor(sim, make_connec
     assert report["records"]["processed"] == len(changed)
     assert report["records"]["updated"] == len(changed)
     assert cursor_of(conn.id) > first_cursor
+
+
+def test_batch_stages_pause_the_gc_and_always_resume_it(sim, make_connector):
+    """The stages hold the cyclic GC off while they work on a page, and turn it back on even when they fail."""
+    import gc
+
+    conn = make_connector(sim, "crowdstrike")
+    hid = str(uuid.uuid4())
+    pipeline.start(conn.name, hid, "test")
+    seen: list[bool] = []
+    original = pipeline.staging.put_batch
+    pipeline.staging.put_batch = lambda *a, **k: (seen.append(gc.isenabled()), original(*a, **k))[1]
+    try:
+        pipeline.fetch(hid, 0, None, None)
+        pipeline.normalize(hid, 0)
+    finally:
+        pipeline.staging.put_batch = original
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(Exception, match="gone"):
+        pipeline.normalize(hid, 99)  # nothing staged for batch 99
+    assert gc.isenabled()
+    pipeline._release(conn.id, hid)
