@@ -44,8 +44,13 @@ def archive_row(rec_id: str, tenant_id: str, source: str, kind: str, data: dict[
     """One archive row; data is the record's data, or already its JSON (the pipeline's staged bytes)."""
     return {"id": rec_id, "tenant_id": tenant_id, "source": source, "type": kind,
             "data": (data if isinstance(data, bytes) else orjson.dumps(data)).decode(),
-            "ingested_at": ingested_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "ingested_at": _datetime_text(ingested_at),
             "ingestion_year": ingested_at.year, "ingestion_month": ingested_at.month}
+
+
+@lru_cache(maxsize=64)
+def _datetime_text(at: datetime) -> str:  # a batch's rows share one fetch time: format it once
+    return at.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _tsv(value: str) -> str:

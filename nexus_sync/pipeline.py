@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import io
 import json
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,6 +38,25 @@ from nexus_sync.redis_client import get_redis
 log = logging.getLogger(__name__)
 ARCHIVE_NS = uuid.UUID("a7c3c0de-5e1f-4c1e-9a2b-61726368697a")
 MAX_REPORTED_INVALID = 100
+
+
+def uuid4_texts(n: int) -> list[str]:
+    """n random (version 4) UUIDs as text: str(uuid.uuid4()) n times, from one urandom call."""
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    h = raw.hex()
+    return [f"{h[j:j + 8]}-{h[j + 8:j + 12]}-{h[j + 12:j + 16]}-{h[j + 16:j + 20]}-{h[j + 20:j + 32]}"
+            for j in range(0, 32 * n, 32)]
+
+
+def uuid5_text(prefix: bytes, name: str) -> str:
+    """str(uuid.uuid5(ns, s + name)) where prefix = ns.bytes + s.encode(), without the UUID objects."""
+    digest = bytearray(hashlib.sha1(prefix + name.encode()).digest()[:16])
+    digest[6] = digest[6] & 0x0F | 0x50
+    digest[8] = digest[8] & 0x3F | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def utcnow() -> datetime:
@@ -402,8 +423,8 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
 
             def copy_rows(indexes: list[int]) -> io.BytesIO:
                 return io.BytesIO(b"".join(
-                    f"{uuid.uuid4()}{head}{_copy_text(sids[i])}\t{idents[i]}\t".encode()
-                    + lines[i].replace(b"\\", b"\\\\") + tail for i in indexes))
+                    f"{row_id}{head}{_copy_text(sids[i])}\t{idents[i]}\t".encode()
+                    + lines[i].replace(b"\\", b"\\\\") + tail for row_id, i in zip(uuid4_texts(len(indexes)), indexes)))
 
             upsert = updated
             if new:
@@ -473,8 +494,9 @@ def archive(sync_hid: str, batch_no: int) -> tuple[dict[str, int], bool]:
     changed = [i for i, c in enumerate(classes) if c != UNCHANGED]
     lines = _rows(sync_hid, batch_no, norm) if changed else []
     tenant, source, kind, idents = str(ctx.connector.tenant_id), ctx.source, norm["kind"], norm["h"]
-    rows = [archive_row(str(uuid.uuid5(ARCHIVE_NS, f"{sync_hid}:{idents[i]}")), tenant, source, kind,
-                        lines[i].split(b"\t", 1)[0], ingested) for i in changed]
+    prefix = ARCHIVE_NS.bytes + f"{sync_hid}:".encode()
+    rows = [archive_row(uuid5_text(prefix, idents[i]), tenant, source, kind, lines[i].split(b"\t", 1)[0], ingested)
+            for i in changed]
     inserted = get_archive().insert_new(rows)
     with db.get_engine().begin() as conn:
         conn.execute(db.sync_batches.update().where(where).values(archived_at=utcnow()))
