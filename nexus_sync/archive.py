@@ -48,6 +48,11 @@ def archive_row(rec_id: str, tenant_id: str, source: str, kind: str, data: dict[
             "ingestion_year": ingested_at.year, "ingestion_month": ingested_at.month}
 
 
+def _json_tsv(value: str) -> str:
+    """JSON text as a TabSeparated field: JSON has no raw tab, newline or CR, so only backslashes are escaped."""
+    return value.replace("\\", "\\\\")
+
+
 @lru_cache(maxsize=64)
 def _datetime_text(at: datetime) -> str:  # a batch's rows share one fetch time: format it once
     return at.strftime("%Y-%m-%d %H:%M:%S")
@@ -152,8 +157,9 @@ class HttpArchive(Archive):
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
         # TabSeparated: the JSON text goes in as it is (escaped), where JSONEachRow would quote it once more
-        body = "".join(f"{r['id']}\t{r['tenant_id']}\t{_tsv(r['source'])}\t{_tsv(r['type'])}\t{_tsv(r['data'])}\t"
-                       f"{r['ingested_at']}\t{r['ingestion_year']}\t{r['ingestion_month']}\n" for r in rows)
+        body = "".join(f"{r['id']}\t{r['tenant_id']}\t{_tsv(r['source'])}\t{_tsv(r['type'])}\t"
+                       f"{_json_tsv(r['data'])}\t{r['ingested_at']}\t{r['ingestion_year']}\t{r['ingestion_month']}\n"
+                       for r in rows)
         self._post(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) FORMAT TabSeparated", body.encode())
 
 
