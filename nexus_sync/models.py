@@ -19,6 +19,7 @@ EVENT_WINDOW_SECONDS = 300  # the spec: the same event within 5 minutes is one e
 
 
 _UTC = timezone.utc
+_CANONICAL_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 def utc_iso(value: Any) -> str | None:
@@ -26,6 +27,9 @@ def utc_iso(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if type(value) is str:
+        if len(value) == 20 and _CANONICAL_UTC.fullmatch(value):
+            datetime.fromisoformat(value)  # already the output form: only prove it is a real instant
+            return value
         try:  # the common case: Python 3.11 reads 'Z', offsets and 7-digit fractions itself
             dt = datetime.fromisoformat(value)
         except ValueError:

@@ -95,3 +95,9 @@ def test_identity_of_an_event_is_its_five_minute_window():
     b = identity_key("event", "s", {**base, "time": "2024-01-01T00:04:59Z"})
     c = identity_key("event", "s", {**base, "time": "2024-01-01T00:05:00Z"})
     assert a == b != c
+
+
+@pytest.mark.parametrize("bad", ["2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-01-01T24:00:00Z"])
+def test_utc_iso_rejects_impossible_instants_in_canonical_form(bad):
+    with pytest.raises(ValueError):
+        utc_iso(bad)
