@@ -825,12 +825,11 @@ def normalize_breakdown(conn: Any, sync_hid: str) -> dict[str, float]:
     # archive dropped batch 0's staging: stage its raw page again from the vendor's first page
     inst = conn.instance()
     page = inst.fetch_page(None, None).records
-    blob = orjson.dumps({"records": page, "fetched_at": "x"})
-    get_redis().set(staging.key(sync_hid, 10**6, "raw"), blob, ex=60)
+    staging.put(sync_hid, 10**6, "raw", {"records": page, "fetched_at": "x"})  # as fetch stages it
     validate = fast_validator(DATA_MODELS[inst.kind])
     n = len(page)
     steps: dict[str, Callable[[], Any]] = {}
-    steps["staging read (Redis GET + JSON parse)"] = lambda: staging.get(sync_hid, 10**6, "raw")
+    steps["staging read (Redis GET + unzstd + JSON parse)"] = lambda: staging.get(sync_hid, 10**6, "raw")
     steps["connector normalize (connectors/)"] = lambda: [inst.normalize(r) for r in page]
     vendor = [inst.normalize(r) for r in page]
     steps["model validation (models.py, fast path)"] = lambda: [validate(v) for v in vendor]
@@ -841,7 +840,7 @@ def normalize_breakdown(conn: Any, sync_hid: str) -> dict[str, float]:
     steps["encode staged rows (orjson)"] = lambda: [orjson.dumps(m) + b"\t" + orjson.dumps(r)
                                                     for m, r in zip(models, page)]
     rows = b"\n".join(orjson.dumps(m) + b"\t" + orjson.dumps(r) for m, r in zip(models, page))
-    steps["staging write (Redis SET)"] = lambda: get_redis().set(staging.key(sync_hid, 10**6, "rows"), rows, ex=60)
+    steps["staging write (zstd + Redis SET)"] = lambda: staging.put_batch(sync_hid, 10**6, {"rows": rows})
     out: dict[str, float] = {}
     for name, fn in steps.items():
         best = min(_timed(fn) for _ in range(3))
