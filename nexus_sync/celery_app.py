@@ -20,6 +20,9 @@ class Queues(str, Enum):
     ARCHIVE = "archive"  # ClickHouse appends (the embedded engine wants one process: see `worker --help`)
 
 
+UNACKED_MUTEX_EXPIRE = 30
+
+
 def make_app() -> Celery:
     app = Celery("nexus_sync", include=["tasks.sync", "tasks.schedule", "tasks.notify"])
     try:
@@ -32,9 +35,12 @@ def make_app() -> Celery:
         broker_url=broker,
         broker_connection_retry_on_startup=True,
         # acks_late over Redis: a dead worker's unacked tasks come back after visibility_timeout; kombu
-        # sweeps every interval × throttle seconds (default 100 s), so sweep every `restore` seconds instead
+        # sweeps every interval × throttle seconds (default 100 s), so sweep every `restore` seconds instead.
+        # The sweep holds a mutex key in Redis; should its holder die, or Redis restart, mid-sweep (seen in
+        # the chaos test), the key stays until it expires and nothing is redelivered meanwhile: kombu's
+        # 300 s becomes 30 s (a sweep takes milliseconds; an overlap only redelivers an idempotent task).
         broker_transport_options={"visibility_timeout": visibility, "unacked_restore_interval": restore,
-                                  "unacked_restore_throttle": 1},
+                                  "unacked_restore_throttle": 1, "unacked_mutex_expire": UNACKED_MUTEX_EXPIRE},
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
