@@ -55,7 +55,9 @@ def make_app() -> Celery:
         task_routes=[{"tasks.sync.archive": {"queue": Queues.ARCHIVE.value}}],
         worker_hijack_root_logger=False,
         # FAILED syncs waiting for their recovery attempt (nexus_sync.recovery) are started from here
-        beat_schedule={"recover-failed-syncs": {"task": "tasks.sync.recover_due", "schedule": 60.0}},
+        beat_schedule={"recover-failed-syncs": {"task": "tasks.sync.recover_due", "schedule": 60.0},
+                       "resume-stalled-syncs": {"task": "tasks.sync.resume_stalled", "schedule": 60.0,
+                                                "options": {"expires": 59}}},
     )
     _beat_conf(app, broker)
     return app

@@ -81,9 +81,10 @@ def run(opts: ChaosOptions) -> int:
         opts.say(f"{len(hids)} syncs started; chaos begins")
         chaos = threading.Thread(target=_chaos, args=(opts, state, env, workers), daemon=True)
         chaos.start()
-        _wait(hids, opts.timeout)
+        resumed = _wait(hids, opts.timeout)
         chaos.join(120)
         report = _report(conns, hids, {"faulty": url_a, "broken": url_b}, opts)
+        report["resumed_stalled"] = resumed
         _print(report, opts.say)
         if opts.out:
             opts.out.mkdir(parents=True, exist_ok=True)
@@ -166,12 +167,19 @@ def _chaos(opts: ChaosOptions, state: Path, env: dict[str, str], workers: list[A
     log("postgres restarted")
 
 
-def _wait(hids: dict[str, str], timeout: float) -> None:
+STALL_SECONDS = 20  # the chaos run's stand-in for beat's resume_stalled (NEXUS_SYNC_STALL_SECONDS, 900 s)
+
+
+def _wait(hids: dict[str, str], timeout: float) -> dict[str, list[str]]:
+    """Until every sync has ended; meanwhile do what beat does in production: resume stalled syncs (a Redis
+    restart can lose a message a worker was popping). Returns what was resumed, for the report."""
     import sqlalchemy as sa
 
-    from nexus_sync import db
+    from nexus_sync import db, pipeline
+    from tasks.sync import resume
 
     ids = [uuid.UUID(h) for h in hids.values()]
+    resumed: dict[str, list[str]] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -181,10 +189,13 @@ def _wait(hids: dict[str, str], timeout: float) -> None:
                 present = conn.execute(sa.select(sa.func.count()).select_from(db.sync_history).where(
                     db.sync_history.c.id.in_(ids))).scalar_one()
             if present == len(ids) and running == 0:
-                return
-        except Exception:  # postgres is being restarted
+                return resumed
+            for hid in pipeline.stalled(STALL_SECONDS):
+                resumed.setdefault(hid, []).extend(resume(hid))
+        except Exception:  # postgres or redis is being restarted
             pass
         time.sleep(1)
+    return resumed
 
 
 def _report(conns: list[dict[str, Any]], hids: dict[str, str], sims: dict[str, str],
@@ -262,6 +273,8 @@ def _print(report: dict[str, Any], say: Callable[[str], None]) -> None:
         f"duplicated {t['duplicated']}  (archive duplicated {t['archive_duplicated']}; "
         f"unreachable behind the broken endpoint {t['unreachable']})")
     say(f"  stuck locks {len(report['stuck_locks'])}   cursors ahead of data {t['cursor_ahead_of_data']}")
+    for hid, steps in (report.get("resumed_stalled") or {}).items():
+        say(f"  resumed stalled sync {hid} (a lost broker message): {'; '.join(steps)}")
     say(f"  syncs by status {report['syncs_by_status']}")
     say(f"  DLQ entries expected {report['dlq']['expected']} found {report['dlq']['found']} "
         f"{report['dlq']['tasks']}")

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     credentials_file: Path | None = Field(None, description="YAML/JSON file of connector secrets")
     stage_ttl_seconds: int = Field(24 * 3600, gt=0, description="lifetime of staged batches in Redis")
     lock_ttl_seconds: int = Field(2 * 3600, gt=0, description="TTL of the one-sync-per-connector lock")
+    sync_stall_seconds: int = Field(
+        900, gt=0, description="a RUNNING sync with no stage progress for this long gets its next steps sent again "
+                               "(beat's tasks.sync.resume_stalled): a Redis broker restart can lose a popped message")
     broker_visibility_timeout: int = Field(
         600, gt=0, description="seconds before an unacked task of a dead worker is redelivered"
     )

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import orjson
 import psycopg2.errors
+import redis
 import sqlalchemy as sa
 from psycopg2.extras import Json
 from pydantic import ValidationError
@@ -84,16 +85,43 @@ def batch_stage(fn: Callable[..., Any]) -> Callable[..., Any]:
     Collection resumes when the stage returns; garbage with cycles made meanwhile (tracebacks) goes then."""
 
     @functools.wraps(fn)
-    def paused(*args: Any, **kwargs: Any) -> Any:
+    def paused(sync_hid: str, *args: Any, **kwargs: Any) -> Any:
         if not gc.isenabled():  # nested, or paused by the caller
-            return fn(*args, **kwargs)
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            gc.enable()
+            result = fn(sync_hid, *args, **kwargs)
+        else:
+            gc.disable()
+            try:
+                result = fn(sync_hid, *args, **kwargs)
+            finally:
+                gc.enable()
+        mark_progress(sync_hid)
+        return result
 
     return paused
+
+
+def progress_key(sync_hid: str) -> str:
+    return f"nexus:sync:{sync_hid}:progress"
+
+
+def frontier_key(sync_hid: str) -> str:
+    return f"nexus:sync:{sync_hid}:next_fetch"
+
+
+def mark_progress(sync_hid: str, ahead: float = 0.0) -> None:
+    """A stage of this sync just finished (or a task of it waits `ahead` seconds to retry): not stalled.
+    Best effort: without it a sync only looks stalled sooner, and a resumed step is idempotent."""
+    try:
+        get_redis().set(progress_key(sync_hid), time.time() + ahead, ex=7 * 86400)
+    except redis.RedisError as exc:
+        log.warning("progress mark of sync %s not saved: %s", sync_hid, type(exc).__name__)
+
+
+def _set_frontier(sync_hid: str, batch_no: int | None, state: Any, since: str | None) -> None:
+    """The fetch to send next (batch None: every page is fetched), kept for `resume_plan`."""
+    ttl = max(get_settings().stage_ttl_seconds, get_settings().lock_ttl_seconds)
+    get_redis().set(frontier_key(sync_hid), orjson.dumps({"batch": batch_no, "state": state, "since": since}),
+                    ex=ttl)
 
 
 @dataclass(frozen=True)
@@ -187,6 +215,8 @@ def start(connector_ref: str, sync_hid: str, trigger: str = "manual") -> StartRe
         if row.config.get("incremental"):
             since = conn.execute(sa.select(db.connector_state.c.cursor).where(
                 db.connector_state.c.connector_id == row.id)).scalar()
+    _set_frontier(sync_hid, 0, None, since)
+    mark_progress(sync_hid)
     return StartResult(sync_hid, False, since=since)
 
 
@@ -197,6 +227,7 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
     ctx = load(sync_hid)
     page = ctx.connector.instance().fetch_page(state, since)
     staging.put(sync_hid, batch_no, "raw", {"records": page.records, "fetched_at": iso(utcnow())})
+    _set_frontier(sync_hid, None if page.next is None else batch_no + 1, page.next, since)
     runs = db.sync_runs.c
     with db.get_engine().begin() as conn:
         if page.next is None:
@@ -555,6 +586,76 @@ def _release(connector_id: Any, sync_hid: str) -> None:
     # delete the lock only if this sync holds it
     get_redis().eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
                      "return 0", 1, lock_key(connector_id), sync_hid)
+
+
+# ---------------------------------------------------------------------- stalled syncs
+def stalled(stall_seconds: float, now: float | None = None) -> list[str]:
+    """RUNNING syncs none of whose stages has finished for stall_seconds.
+
+    Every step of a sync is a broker message, and a Redis broker that restarts just as a worker pops a message
+    loses it (the pop is kept, the reply dies with the connection): the chain then stops with nothing queued.
+    """
+    now = time.time() if now is None else now
+    sh = db.sync_history.c
+    with db.get_engine().connect() as conn:
+        running = conn.execute(sa.select(sh.id, sh.started_at).where(sh.status == "RUNNING")).all()
+    if not running:
+        return []
+    marks = get_redis().mget([progress_key(str(r.id)) for r in running])
+    out = []
+    for r, mark in zip(running, marks):
+        last = float(mark) if mark else r.started_at.replace(tzinfo=timezone.utc).timestamp()
+        if now - last >= stall_seconds:
+            out.append(str(r.id))
+    return out
+
+
+BATCH_STAGES = ("normalize", "dedup", "persist", "archive")
+
+
+def resume_plan(sync_hid: str) -> list[tuple[Any, ...]]:
+    """The steps that move a stalled sync on, from what is durable: the batches' rows in Postgres, their staged
+    parts in Redis and the fetch frontier. Steps: ("batch", n, first stage), ("fetch", n, state, since),
+    ("lost", n, why) for a batch whose staged data is gone before it was persisted, ("notify",).
+    Sending a step that was only slow, not lost, is harmless: every stage is idempotent."""
+    hid = uuid.UUID(sync_hid)
+    sb = db.sync_batches.c
+    with db.get_engine().connect() as conn:
+        total = conn.execute(sa.select(db.sync_runs.c.pages_total).where(
+            db.sync_runs.c.sync_history_id == hid)).scalar()
+        batches = {r.batch_no: r for r in conn.execute(sa.select(sb.batch_no, sb.status, sb.archived_at).where(
+            sb.sync_history_id == hid))}
+    raw = get_redis().get(frontier_key(sync_hid))
+    frontier = orjson.loads(raw) if raw else None
+    if total is not None:
+        last = total - 1
+    elif frontier is not None and frontier["batch"] is not None:
+        last = frontier["batch"] - 1
+    else:
+        last = max(batches, default=-1)
+    steps: list[tuple[Any, ...]] = []
+    for n in range(last + 1):
+        b = batches.get(n)
+        if b is not None and (b.status == "FAILED" or b.archived_at is not None):
+            continue
+        if b is not None and b.status == "PERSISTED":
+            steps.append(("batch", n, "archive"))
+        elif staging.exists(sync_hid, n, "dedup"):
+            steps.append(("batch", n, "persist"))
+        elif staging.exists(sync_hid, n, "norm"):
+            steps.append(("batch", n, "dedup"))
+        elif staging.exists(sync_hid, n, "raw"):
+            steps.append(("batch", n, "normalize"))
+        else:
+            steps.append(("lost", n, "its staged data is gone (expired or lost) before it was persisted"))
+    if total is None:
+        if frontier is not None and frontier["batch"] is not None:
+            steps.append(("fetch", frontier["batch"], frontier["state"], frontier["since"]))
+        elif frontier is None:
+            steps.append(("lost", last + 1, "where fetching was to go on is gone (expired or lost)"))
+    if not steps:
+        steps.append(("notify",))
+    return steps
 
 
 def finish(sync_hid: str) -> dict[str, Any] | None:

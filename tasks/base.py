@@ -12,7 +12,7 @@ from celery import Task
 from celery.exceptions import Retry
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import db, logs, metrics, tracing
+from nexus_sync import db, logs, metrics, pipeline, tracing
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
 from nexus_sync.errors import Action, rule_for_exception
@@ -70,6 +70,8 @@ class PipelineTask(Task):
             countdown, max_retries = decide(exc, self.request.retries)
             if countdown is None:
                 raise
+            if sync_hid and self.request.retries < max_retries:  # alive, just waiting: not a stalled sync
+                pipeline.mark_progress(sync_hid, ahead=countdown)
             raise self.retry(exc=exc, countdown=countdown, max_retries=max_retries)
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:

@@ -1,6 +1,7 @@
 """The sync chain's tasks. Each is a thin wrapper: call the pipeline stage, enqueue what follows."""
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -10,6 +11,8 @@ from nexus_sync import alerts, metrics, pipeline, recovery, tracing
 from tasks.notify import fan_out
 from nexus_sync.celery_app import app
 from tasks.base import PipelineTask
+
+log = logging.getLogger(__name__)
 
 
 class BatchTask(PipelineTask):
@@ -106,3 +109,44 @@ def recover_due() -> dict:
         start_sync.delay(entry["connector"], str(uuid.uuid4()), entry["trigger"])
         started += 1
     return {"started": started}
+
+
+@app.task(base=PipelineTask, name="tasks.sync.resume_stalled")
+def resume_stalled(stall_seconds: float | None = None) -> dict:
+    """Beat, every minute: send again the next steps of RUNNING syncs that stopped moving (a lost message)."""
+    from nexus_sync.config import get_settings
+
+    stall = get_settings().sync_stall_seconds if stall_seconds is None else stall_seconds
+    resumed = {}
+    for sync_hid in pipeline.stalled(stall):
+        resumed[sync_hid] = resume(sync_hid)
+    return {"resumed": resumed}
+
+
+def resume(sync_hid: str) -> list[str]:
+    """Send the steps of pipeline.resume_plan; returns what was sent, for the log and the caller."""
+    sent = []
+    stages = {"normalize": normalize, "dedup": dedup, "persist": persist, "archive": archive}
+    for step in pipeline.resume_plan(sync_hid):
+        kind = step[0]
+        if kind == "batch":
+            n, first = step[1], step[2]
+            chain(*(stages[s].si(sync_hid, n) for s in pipeline.BATCH_STAGES[pipeline.BATCH_STAGES.index(first):])
+                  ).delay()
+            sent.append(f"batch {n} from {first}")
+        elif kind == "fetch":
+            fetch.delay(sync_hid, step[1], step[2], step[3])
+            sent.append(f"fetch {step[1]}")
+        elif kind == "lost":
+            n, why = step[1], step[2]
+            ended = (pipeline.fetch_failed(sync_hid, n, f"resume: {why}") if why.startswith("where fetching")
+                     else pipeline.batch_failed(sync_hid, n, f"resume: {why}"))
+            sent.append(f"batch {n} failed: {why}")
+            if ended:
+                notify.delay(sync_hid)
+        else:
+            notify.delay(sync_hid)
+            sent.append("notify")
+    pipeline.mark_progress(sync_hid)  # what was sent gets a full stall period to move
+    log.warning("resumed stalled sync %s: %s", sync_hid, "; ".join(sent))
+    return sent

@@ -154,3 +154,49 @@ def test_worker_logs_are_json_lines_with_the_sync_context(sim, make_connector, w
         assert e["tenant_id"] == str(conn.tenant_id) and e["ms"] >= 0 and e["timestamp"].endswith("Z")
     persisted = [e for e in stages if e["stage"] == "persist"]
     assert sum(e.get("new", 0) for e in persisted) == 450
+
+
+@pytest.mark.parametrize("lost", ["the next fetch and batch 0's chain", "batch 0's persist"])
+def test_a_sync_whose_messages_were_lost_is_resumed_and_completes(sim, make_connector, worker, lost):
+    """A Redis broker that restarts as a worker pops a message loses it, and the chain stops with nothing queued
+    (seen under `make chaos`). resume_stalled finds the sync by its silence and sends, from what is durable,
+    the steps that move it on; the sync then ends SUCCESS with every record, none twice."""
+    from nexus_sync import pipeline
+    from tasks.sync import resume_stalled
+
+    conn = make_connector(sim, "crowdstrike", page_size=500)
+    hid = str(uuid.uuid4())
+    pipeline.start(conn.name, hid, "test")
+    pipeline.fetch(hid, 0, None, None)  # page 0 fetched and staged; the messages that follow it "are lost"
+    if lost == "batch 0's persist":
+        pipeline.normalize(hid, 0)
+        pipeline.dedup(hid, 0)
+    assert hid not in pipeline.stalled(3600)  # it just moved: not stalled yet
+    plan = pipeline.resume_plan(hid)
+    first = "normalize" if lost.startswith("the next") else "persist"
+    assert plan[0] == ("batch", 0, first) and plan[1][:2] == ("fetch", 1)
+    assert hid in pipeline.stalled(0)
+    out = resume_stalled(0)
+    assert hid in out["resumed"]
+    report = wait_for(hid, 120, progress=False)
+    assert report["status"] == "SUCCESS" and report["records"]["new"] == 1200
+    rows = raw_rows(conn.tenant_id)
+    assert len(rows) == 1200 and {r.source_id for r in rows} == set(sim.truth("crowdstrike"))
+    assert archive_count(conn.tenant_id) == 1200
+
+
+def test_a_stalled_sync_whose_staged_page_is_gone_ends_with_the_gap_reported(sim, make_connector, worker):
+    from nexus_sync import pipeline, staging
+    from tasks.sync import resume
+
+    conn = make_connector(sim, "crowdstrike", page_size=1200)  # one page
+    hid = str(uuid.uuid4())
+    pipeline.start(conn.name, hid, "test")
+    pipeline.fetch(hid, 0, None, None)
+    staging.drop(hid, 0)  # the staged page expired before anything ran
+    assert pipeline.resume_plan(hid) == [("lost", 0, "its staged data is gone (expired or lost) before it "
+                                                    "was persisted")]
+    resume(hid)
+    report = wait_for(hid, 60, progress=False)
+    assert report["status"] == "FAILED" and report["pages_failed"] == 1
+    assert "staged data is gone" in report["errors"][0]["error"]
