@@ -58,8 +58,8 @@ def _datetime_text(at: datetime) -> str:  # a batch's rows share one fetch time:
     return at.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _tsv(value: str) -> str:
-    """A value as a field of ClickHouse's TabSeparated format."""
+def tab_field(value: str) -> str:
+    """A value as a field of ClickHouse's TabSeparated format, which escapes as Postgres's COPY text format does."""
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
@@ -157,7 +157,7 @@ class HttpArchive(Archive):
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
         # TabSeparated: the JSON text goes in as it is (escaped), where JSONEachRow would quote it once more
-        body = "".join(f"{r['id']}\t{r['tenant_id']}\t{_tsv(r['source'])}\t{_tsv(r['type'])}\t"
+        body = "".join(f"{r['id']}\t{r['tenant_id']}\t{tab_field(r['source'])}\t{tab_field(r['type'])}\t"
                        f"{_json_tsv(r['data'])}\t{r['ingested_at']}\t{r['ingestion_year']}\t{r['ingestion_month']}\n"
                        for r in rows)
         self._post(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) FORMAT TabSeparated", body.encode())

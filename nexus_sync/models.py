@@ -101,16 +101,19 @@ def severity(value: Any) -> str:
     return text
 
 
-def _ip_list(values: list[str]) -> list[str]:
-    if len(values) == 1:  # the common case, without the set and the sort
-        return [canonical_ip(values[0])] if values[0] else []
-    return sorted({canonical_ip(i) for i in values if i})
+def _canonical_set(canonical: Callable[[str], str | None]) -> Callable[[list[str]], list[str]]:
+    """A list normalizer: each non-empty value made canonical, duplicates dropped, sorted."""
+
+    def normalize(values: list[str]) -> list[str]:
+        if len(values) == 1:  # the common case, without the set and the sort
+            return [canonical(values[0])] if values[0] else []
+        return sorted({canonical(v) for v in values if v})
+
+    return normalize
 
 
-def _mac_list(values: list[str]) -> list[str]:
-    if len(values) == 1:
-        return [canonical_mac(values[0])] if values[0] else []
-    return sorted({canonical_mac(m) for m in values if m})
+_ip_list = _canonical_set(canonical_ip)
+_mac_list = _canonical_set(canonical_mac)
 
 
 def _email(value: str) -> str:

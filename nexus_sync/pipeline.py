@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nexus_sync import breaker, catalog, db, staging
-from nexus_sync.archive import archive_row, get_archive
+from nexus_sync.archive import archive_row, get_archive, tab_field
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
 from nexus_sync.errors import StagedBatchMissing
@@ -47,8 +47,7 @@ def uuid4_texts(n: int) -> list[str]:
     raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
     raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 4122 variant
     h = raw.hex()
-    return [f"{h[j:j + 8]}-{h[j + 8:j + 12]}-{h[j + 12:j + 16]}-{h[j + 16:j + 20]}-{h[j + 20:j + 32]}"
-            for j in range(0, 32 * n, 32)]
+    return [_uuid_text(h[j:j + 32]) for j in range(0, 32 * n, 32)]
 
 
 def uuid5_text(prefix: bytes, name: str) -> str:
@@ -56,7 +55,11 @@ def uuid5_text(prefix: bytes, name: str) -> str:
     digest = bytearray(hashlib.sha1(prefix + name.encode()).digest()[:16])
     digest[6] = digest[6] & 0x0F | 0x50
     digest[8] = digest[8] & 0x3F | 0x80
-    h = digest.hex()
+    return _uuid_text(digest.hex())
+
+
+def _uuid_text(h: str) -> str:
+    """32 hex digits in the 8-4-4-4-12 form of str(uuid.UUID)."""
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -82,17 +85,17 @@ def batch_stage(fn: Callable[..., Any]) -> Callable[..., Any]:
     A 5000-record page is ~10^5 container objects that stay alive for the whole stage. Each time they cross
     the collector's allocation thresholds it would walk them (and, in a full collection, the worker's whole
     heap) to find cycles they do not have: 40 % of normalize's time on the benchmark's page (bench/SUMMARY.md).
-    Collection resumes when the stage returns; garbage with cycles made meanwhile (tracebacks) goes then."""
+    Collection resumes when the stage returns; garbage with cycles made meanwhile (tracebacks) goes then.
+    A stage that returns also marks its sync's progress (see `stalled`)."""
 
     @functools.wraps(fn)
     def paused(sync_hid: str, *args: Any, **kwargs: Any) -> Any:
-        if not gc.isenabled():  # nested, or paused by the caller
+        was_enabled = gc.isenabled()  # not when nested, or paused by the caller
+        gc.disable()
+        try:
             result = fn(sync_hid, *args, **kwargs)
-        else:
-            gc.disable()
-            try:
-                result = fn(sync_hid, *args, **kwargs)
-            finally:
+        finally:
+            if was_enabled:
                 gc.enable()
         mark_progress(sync_hid)
         return result
@@ -405,11 +408,6 @@ WHERE sync_batches.status <> 'PERSISTED'
 """
 
 
-def _copy_text(value: str) -> str:
-    """A value as a field of COPY's text format."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 @batch_stage
 def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
     """One transaction: write new and updated rows, touch last_seen of unchanged ones, record the batch.
@@ -449,12 +447,12 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
                 _learn(ctx, learned)
                 _after_persist(ctx, batch_no, changed_data)  # idempotent: a crash may have come before it
                 return {"skipped": 1}
-            head = f"\t{tenant}\t{_copy_text(source)}\t{_copy_text(kind)}\t"
+            head = f"\t{tenant}\t{tab_field(source)}\t{tab_field(kind)}\t"
             tail = f"\t{seen_at.isoformat()}\t{seen_at.isoformat()}\n".encode()
 
             def copy_rows(indexes: list[int]) -> io.BytesIO:
                 return io.BytesIO(b"".join(
-                    f"{row_id}{head}{_copy_text(sids[i])}\t{idents[i]}\t".encode()
+                    f"{row_id}{head}{tab_field(sids[i])}\t{idents[i]}\t".encode()
                     + lines[i].replace(b"\\", b"\\\\") + tail for row_id, i in zip(uuid4_texts(len(indexes)), indexes)))
 
             upsert = updated
@@ -616,7 +614,8 @@ BATCH_STAGES = ("normalize", "dedup", "persist", "archive")
 def resume_plan(sync_hid: str) -> list[tuple[Any, ...]]:
     """The steps that move a stalled sync on, from what is durable: the batches' rows in Postgres, their staged
     parts in Redis and the fetch frontier. Steps: ("batch", n, first stage), ("fetch", n, state, since),
-    ("lost", n, why) for a batch whose staged data is gone before it was persisted, ("notify",).
+    ("lost_batch", n, why) for a batch whose staged data is gone before it was persisted, ("lost_fetch", n, why)
+    when where fetching goes on is gone, ("notify",).
     Sending a step that was only slow, not lost, is harmless: every stage is idempotent."""
     hid = uuid.UUID(sync_hid)
     sb = db.sync_batches.c
@@ -647,12 +646,12 @@ def resume_plan(sync_hid: str) -> list[tuple[Any, ...]]:
         elif staging.exists(sync_hid, n, "raw"):
             steps.append(("batch", n, "normalize"))
         else:
-            steps.append(("lost", n, "its staged data is gone (expired or lost) before it was persisted"))
+            steps.append(("lost_batch", n, "its staged data is gone (expired or lost) before it was persisted"))
     if total is None:
         if frontier is not None and frontier["batch"] is not None:
             steps.append(("fetch", frontier["batch"], frontier["state"], frontier["since"]))
         elif frontier is None:
-            steps.append(("lost", last + 1, "where fetching was to go on is gone (expired or lost)"))
+            steps.append(("lost_fetch", last + 1, "where fetching was to go on is gone (expired or lost)"))
     if not steps:
         steps.append(("notify",))
     return steps

@@ -50,11 +50,16 @@ class FetchTask(PipelineTask):
 def fetch(self: PipelineTask, sync_hid: str, batch_no: int, state: dict | None, since: str | None) -> dict:
     """Pull one vendor page, stage it, start its batch chain and the next page's fetch."""
     next_state = pipeline.fetch(sync_hid, batch_no, state, since)
-    chain(normalize.si(sync_hid, batch_no), dedup.si(sync_hid, batch_no), persist.si(sync_hid, batch_no),
-          archive.si(sync_hid, batch_no)).delay()
+    batch_chain(sync_hid, batch_no).delay()
     if next_state is not None:
         fetch.delay(sync_hid, batch_no + 1, next_state, since)
     return {"batch": batch_no, "last": next_state is None}
+
+
+def batch_chain(sync_hid: str, batch_no: int, first: str = "normalize") -> Any:
+    """A batch's stages from `first` on (pipeline.BATCH_STAGES), each task after the one before."""
+    stages = pipeline.BATCH_STAGES[pipeline.BATCH_STAGES.index(first):]
+    return chain(*(app.tasks[f"tasks.sync.{stage}"].si(sync_hid, batch_no) for stage in stages))
 
 
 @app.task(base=BatchTask, name="tasks.sync.normalize")
@@ -126,21 +131,19 @@ def resume_stalled(stall_seconds: float | None = None) -> dict:
 def resume(sync_hid: str) -> list[str]:
     """Send the steps of pipeline.resume_plan; returns what was sent, for the log and the caller."""
     sent = []
-    stages = {"normalize": normalize, "dedup": dedup, "persist": persist, "archive": archive}
     for step in pipeline.resume_plan(sync_hid):
         kind = step[0]
         if kind == "batch":
             n, first = step[1], step[2]
-            chain(*(stages[s].si(sync_hid, n) for s in pipeline.BATCH_STAGES[pipeline.BATCH_STAGES.index(first):])
-                  ).delay()
+            batch_chain(sync_hid, n, first).delay()
             sent.append(f"batch {n} from {first}")
         elif kind == "fetch":
             fetch.delay(sync_hid, step[1], step[2], step[3])
             sent.append(f"fetch {step[1]}")
-        elif kind == "lost":
+        elif kind in ("lost_batch", "lost_fetch"):
             n, why = step[1], step[2]
-            ended = (pipeline.fetch_failed(sync_hid, n, f"resume: {why}") if why.startswith("where fetching")
-                     else pipeline.batch_failed(sync_hid, n, f"resume: {why}"))
+            failed = pipeline.fetch_failed if kind == "lost_fetch" else pipeline.batch_failed
+            ended = failed(sync_hid, n, f"resume: {why}")
             sent.append(f"batch {n} failed: {why}")
             if ended:
                 notify.delay(sync_hid)

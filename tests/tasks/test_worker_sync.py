@@ -194,8 +194,8 @@ def test_a_stalled_sync_whose_staged_page_is_gone_ends_with_the_gap_reported(sim
     pipeline.start(conn.name, hid, "test")
     pipeline.fetch(hid, 0, None, None)
     staging.drop(hid, 0)  # the staged page expired before anything ran
-    assert pipeline.resume_plan(hid) == [("lost", 0, "its staged data is gone (expired or lost) before it "
-                                                    "was persisted")]
+    assert pipeline.resume_plan(hid) == [("lost_batch", 0, "its staged data is gone (expired or lost) before it "
+                                                          "was persisted")]
     resume(hid)
     report = wait_for(hid, 60, progress=False)
     assert report["status"] == "FAILED" and report["pages_failed"] == 1
