@@ -90,11 +90,28 @@ def get_store() -> CredentialStore:
     return _store
 
 
+# every value this process ever sent as a credential, derived ones included (a Basic pair's base64, an
+# OAuth access token, a session token, a custom key header): the redactor knows them all, not only the
+# stored secrets they came from
+_sent: set[str] = set()
+_sent_lock = threading.Lock()
+MIN_REDACTED = 4  # shorter values would redact ordinary words
+
+
+def remember_sent(*values: str) -> None:
+    """Register values that were (or are about to be) sent as credentials, for `redact`."""
+    fresh = {v for v in values if isinstance(v, str) and len(v) >= MIN_REDACTED}
+    if fresh - _sent:
+        with _sent_lock:
+            _sent.update(fresh)
+
+
 def redact(text: str) -> str:
-    """Replace every known secret value in text (tracebacks, error messages) by '***'."""
-    if _store is None:
-        return text
-    for value in sorted(_store.all_secret_values(), key=len, reverse=True):
-        if len(value) >= 4:
+    """Replace every known secret value (stored or ever sent as a credential) in text by '***'."""
+    values = set(_sent)
+    if _store is not None:
+        values.update(_store.all_secret_values())
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) >= MIN_REDACTED:
             text = text.replace(value, "***")
     return text

@@ -39,6 +39,13 @@ class ConfigError(SyncError):
     failure_type = "config"
 
 
+class ForeignOriginError(ConfigError):
+    """A vendor-supplied URL (next link, truncation URL, redirect, job location) points outside the
+    connector's own scheme://host:port: never followed, never sent credentials (DESIGN §10)."""
+
+    failure_type = "security"
+
+
 class VendorDataError(SyncError):
     """The vendor answered something we cannot read (malformed page)."""
 
