@@ -59,8 +59,10 @@ def _datetime_text(at: datetime) -> str:  # a batch's rows share one fetch time:
 
 
 def tab_field(value: str) -> str:
-    """A value as a field of ClickHouse's TabSeparated format, which escapes as Postgres's COPY text format does."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    """A value as a field of ClickHouse's TabSeparated format, which escapes as Postgres's COPY text format does.
+    A NUL becomes `\\0` (ClickHouse reads it back as NUL; PostgreSQL refuses that row alone, see pgcopy)."""
+    out = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return out.replace("\x00", "\\0") if "\x00" in out else out
 
 
 def _quote(value: str | None) -> str | None:

@@ -27,13 +27,14 @@ from psycopg2.extras import Json
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import breaker, catalog, db, staging
+from nexus_sync import breaker, catalog, db, sanitize, staging
 from nexus_sync.archive import archive_row, get_archive, tab_field
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
 from nexus_sync.errors import StagedBatchMissing
 from nexus_sync.events import publish, sync_complete_event
 from nexus_sync.models import DATA_MODELS, content_hash, fast_validator, identity_key
+from nexus_sync.pgcopy import copy_isolating, reason
 from nexus_sync.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,9 @@ class SyncContext:
 
     @property
     def source(self) -> str:
-        return self.connector.type
+        """A record's `source` is its connector's name (the spec's data model; DESIGN §9): two connectors of
+        one type in one tenant never share rows. The identity hash keeps the type (cross-source matching)."""
+        return self.connector.name
 
 
 @lru_cache(maxsize=256)
@@ -229,7 +232,15 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
     """Fetch one vendor page and stage it; returns the next page's state (None after the last)."""
     ctx = load(sync_hid)
     page = ctx.connector.instance().fetch_page(state, since)
-    staging.put(sync_hid, batch_no, "raw", {"records": page.records, "fetched_at": iso(utcnow())})
+    raw = {"records": page.records, "fetched_at": iso(utcnow())}
+    blob = orjson.dumps(raw)
+    if sanitize.page_has_nul(blob):
+        raw["nuls_replaced"] = sanitize.replace_nuls(page.records)
+        if raw["nuls_replaced"]:
+            log.warning("sync %s batch %d: %d vendor strings held NUL bytes, replaced by U+FFFD",
+                        sync_hid, batch_no, raw["nuls_replaced"])
+            blob = orjson.dumps(raw)
+    staging.put_batch(sync_hid, batch_no, {"raw": blob})
     _set_frontier(sync_hid, None if page.next is None else batch_no + 1, page.next, since)
     runs = db.sync_runs.c
     with db.get_engine().begin() as conn:
@@ -275,10 +286,11 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
     raw = _staged(sync_hid, batch_no, "raw")
     conn = ctx.connector.instance()
     validate = _validator(conn.kind)
-    kind, source = conn.kind, ctx.source
+    kind, vendor = conn.kind, ctx.connector.type  # the identity hash keeps the type: cross-source matching
     vendor_normalize, source_id, cursor_value, dumps = conn.normalize, conn.source_id, conn.cursor_value, orjson.dumps
     by_identity: dict[str, tuple[str, str, str | None, bytes]] = {}
     invalid: list[dict[str, Any]] = []
+    cursor_ignored: list[dict[str, Any]] = []
     for i, rec in enumerate(raw["records"]):
         sid = None
         try:
@@ -287,8 +299,13 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             invalid.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
             continue
-        by_identity[identity_key(kind, source, fields)] = (
-            sid, content_hash(fields), cursor_value(rec), dumps(fields) + b"\t" + dumps(rec))
+        try:
+            cursor = cursor_value(rec)
+        except ValueError as exc:  # the record is good, its cursor is not: it lands, the cursor never moves by it
+            cursor_ignored.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
+            cursor = None
+        by_identity[identity_key(kind, vendor, fields)] = (
+            sid, content_hash(fields), cursor, dumps(fields) + b"\t" + dumps(rec))
     records = list(by_identity.values())
     cursors = [r[2] for r in records if r[2]]
     staging.put_batch(sync_hid, batch_no, {
@@ -296,6 +313,7 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
         "norm": {"v": 2, "kind": kind, "sid": [r[0] for r in records], "h": list(by_identity),
                  "c": [r[1] for r in records], "max_cursor": max(cursors) if cursors else None,
                  "invalid_count": len(invalid), "invalid": invalid[:MAX_REPORTED_INVALID],
+                 "cursor_ignored": cursor_ignored[:MAX_REPORTED_INVALID], "nuls_replaced": raw.get("nuls_replaced", 0),
                  "fetched_at": raw["fetched_at"],
                  "duplicates_in_batch": len(raw["records"]) - len(invalid) - len(by_identity)},
     })
@@ -411,7 +429,8 @@ WHERE sync_batches.status <> 'PERSISTED'
 @batch_stage
 def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
     """One transaction: write new and updated rows, touch last_seen of unchanged ones, record the batch.
-    New rows go in with COPY; should one exist after all (a concurrent writer), they join the upsert.
+    New rows go in with COPY; should one exist after all (a concurrent writer), they join the upsert. A row
+    PostgreSQL refuses as data is left out, counted and reported by source id; the rest of the page lands.
     The dedup cache learns the new hashes only after the commit."""
     ctx = load(sync_hid)
     try:
@@ -422,65 +441,93 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
             return {"skipped": 1}                # which it does only after this batch's persist completed
         raise
     sids, idents, hashes = norm["sid"], norm["h"], norm["c"]
-    tenant, source, kind = ctx.connector.tenant_id, ctx.source, norm["kind"]
-    seen_at = datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))
-    new = [i for i, c in enumerate(classes) if c == NEW]
-    updated = [i for i, c in enumerate(classes) if c == UPDATED]
-    unchanged_ids = [sids[i] for i, c in enumerate(classes) if c == UNCHANGED]
-    learned = {idents[i]: hashes[i] for i in new + updated}
-    counts = {"new": len(new), "updated": len(updated), "unchanged": len(unchanged_ids)}
-    details = {"invalid": norm["invalid"], "duplicates_in_batch": norm["duplicates_in_batch"]}
-    lines = _rows(sync_hid, batch_no, norm) if learned else []
+    changed = [i for i, c in enumerate(classes) if c != UNCHANGED]
+    lines = _rows(sync_hid, batch_no, norm) if changed else []
 
-    def changed_data() -> list[dict[str, Any]]:  # the data of new and updated records, in batch order
-        return [orjson.loads(lines[i].split(b"\t", 1)[0]) for i, c in enumerate(classes) if c != UNCHANGED]
+    def learned(refused: Any) -> dict[str, str]:
+        return {idents[i]: hashes[i] for i in changed if i not in refused}
+
+    def changed_data(refused: Any) -> Callable[[], list[dict[str, Any]]]:  # new and updated data, batch order
+        return lambda: [orjson.loads(lines[i].split(b"\t", 1)[0]) for i in changed if i not in refused]
 
     started = time.perf_counter()
     raw_conn = db.get_engine().raw_connection()
     try:
         with raw_conn.cursor() as cur:
-            cur.execute("SELECT status FROM sync_batches WHERE sync_history_id = %s AND batch_no = %s FOR UPDATE",
-                        (str(ctx.sync_hid), batch_no))
+            cur.execute("SELECT status, details FROM sync_batches WHERE sync_history_id = %s AND batch_no = %s "
+                        "FOR UPDATE", (str(ctx.sync_hid), batch_no))
             already = cur.fetchone()
             if already and already[0] == "PERSISTED":
                 raw_conn.rollback()
-                _learn(ctx, learned)
-                _after_persist(ctx, batch_no, changed_data)  # idempotent: a crash may have come before it
+                refused = set((already[1] or {}).get("refused", []))
+                _learn(ctx, learned(refused))
+                _after_persist(ctx, batch_no, changed_data(refused))  # idempotent: a crash may have come first
                 return {"skipped": 1}
-            head = f"\t{tenant}\t{tab_field(source)}\t{tab_field(kind)}\t"
-            tail = f"\t{seen_at.isoformat()}\t{seen_at.isoformat()}\n".encode()
-
-            def copy_rows(indexes: list[int]) -> io.BytesIO:
-                return io.BytesIO(b"".join(
-                    f"{row_id}{head}{tab_field(sids[i])}\t{idents[i]}\t".encode()
-                    + lines[i].replace(b"\\", b"\\\\") + tail for row_id, i in zip(uuid4_texts(len(indexes)), indexes)))
-
-            upsert = updated
-            if new:
-                cur.execute("SAVEPOINT persist_new")
-                try:
-                    cur.copy_expert(f"COPY raw_data ({COLUMNS}) FROM STDIN", copy_rows(new))
-                    cur.execute("RELEASE SAVEPOINT persist_new")
-                except psycopg2.errors.UniqueViolation:
-                    cur.execute("ROLLBACK TO SAVEPOINT persist_new")
-                    upsert = updated + new
-            if upsert:
-                cur.execute(STAGE_TABLE_SQL)
-                cur.copy_expert(f"COPY persist_rows ({COLUMNS}) FROM STDIN", copy_rows(upsert))
-                cur.execute(UPSERT_SQL)
-            if unchanged_ids:
-                cur.execute(TOUCH_SQL, (seen_at, str(tenant), source, kind, unchanged_ids, seen_at))
+            refused = _write_rows(cur, ctx, norm, classes, lines)
+            counts = {"new": sum(1 for i, c in enumerate(classes) if c == NEW and i not in refused),
+                      "updated": sum(1 for i, c in enumerate(classes) if c == UPDATED and i not in refused),
+                      "unchanged": classes.count(UNCHANGED)}
+            invalid = norm["invalid"] + [{"index": i, "source_id": sids[i], "error": f"refused by PostgreSQL: {why}"}
+                                         for i, why in sorted(refused.items())]
+            details = {"invalid": invalid[:MAX_REPORTED_INVALID], "duplicates_in_batch": norm["duplicates_in_batch"],
+                       "refused": sorted(refused), **{k: norm[k] for k in ("cursor_ignored", "nuls_replaced")
+                                                      if norm.get(k)}}
             cur.execute(BATCH_SQL, (str(ctx.sync_hid), batch_no, len(classes), counts["new"], counts["updated"],
-                                    counts["unchanged"], norm["invalid_count"], norm["max_cursor"], Json(details)))
+                                    counts["unchanged"], norm["invalid_count"] + len(refused), norm["max_cursor"],
+                                    Json(details)))
         raw_conn.commit()
+    except psycopg2.Error as exc:  # its text may quote a row (COPY's CONTEXT line): keep code and message only
+        raw_conn.rollback()
+        raise StoreError(f"persist of batch {batch_no}: {reason(exc)}") from None
     except BaseException:
         raw_conn.rollback()
         raise
     finally:
         raw_conn.close()
-    _learn(ctx, learned)
-    extra = _after_persist(ctx, batch_no, changed_data)
-    return counts | extra | {"write_ms": int((time.perf_counter() - started) * 1000)}
+    _learn(ctx, learned(refused))
+    extra = _after_persist(ctx, batch_no, changed_data(refused))
+    return counts | extra | {"refused": len(refused), "write_ms": int((time.perf_counter() - started) * 1000)}
+
+
+class StoreError(Exception):
+    """PostgreSQL failed a write for a reason other than the data (retried like any database hiccup)."""
+
+
+def _write_rows(cur: Any, ctx: SyncContext, norm: dict[str, Any], classes: str, lines: list[bytes]
+                ) -> dict[int, str]:
+    """COPY the new rows, upsert the updated ones (and new ones that exist after all, or that COPY refused),
+    touch the unchanged ones. Returns the rows PostgreSQL refused as data: {index: reason}."""
+    sids, idents = norm["sid"], norm["h"]
+    tenant, source, kind = ctx.connector.tenant_id, ctx.source, norm["kind"]
+    seen_at = datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))
+    new = [i for i, c in enumerate(classes) if c == NEW]
+    updated = [i for i, c in enumerate(classes) if c == UPDATED]
+    unchanged_ids = [sids[i] for i, c in enumerate(classes) if c == UNCHANGED]
+    head = f"\t{tenant}\t{tab_field(source)}\t{tab_field(kind)}\t"
+    tail = f"\t{seen_at.isoformat()}\t{seen_at.isoformat()}\n".encode()
+
+    def copy_rows(indexes: list[int]) -> io.BytesIO:
+        return io.BytesIO(b"".join(
+            f"{row_id}{head}{tab_field(sids[i])}\t{idents[i]}\t".encode()
+            + lines[i].replace(b"\\", b"\\\\") + tail for row_id, i in zip(uuid4_texts(len(indexes)), indexes)))
+
+    upsert = updated
+    if new:
+        cur.execute("SAVEPOINT persist_new")
+        try:
+            cur.copy_expert(f"COPY raw_data ({COLUMNS}) FROM STDIN", copy_rows(new))
+            cur.execute("RELEASE SAVEPOINT persist_new")
+        except (psycopg2.errors.UniqueViolation, psycopg2.DataError):  # the staging table sorts them out
+            cur.execute("ROLLBACK TO SAVEPOINT persist_new")
+            upsert = updated + new
+    refused: dict[int, str] = {}
+    if upsert:
+        cur.execute(STAGE_TABLE_SQL)
+        refused = copy_isolating(cur, f"COPY persist_rows ({COLUMNS}) FROM STDIN", upsert, copy_rows)
+        cur.execute(UPSERT_SQL)
+    if unchanged_ids:
+        cur.execute(TOUCH_SQL, (seen_at, str(tenant), source, kind, unchanged_ids, seen_at))
+    return refused
 
 
 def _after_persist(ctx: SyncContext, batch_no: int, changed_data: Callable[[], list[dict[str, Any]]]
@@ -488,7 +535,7 @@ def _after_persist(ctx: SyncContext, batch_no: int, changed_data: Callable[[], l
     """A connector's own follow-up of committed records (TheHive: incidents → risks), counted in the batch."""
     import connectors
 
-    hook = getattr(getattr(connectors.get(ctx.source), "hooks", None), "after_persist", None)
+    hook = getattr(getattr(connectors.get(ctx.connector.type), "hooks", None), "after_persist", None)
     changed = changed_data() if hook is not None else []
     if not changed:
         return {}
@@ -514,13 +561,14 @@ def archive(sync_hid: str, batch_no: int) -> tuple[dict[str, int], bool]:
     sb = db.sync_batches.c
     where = sa.and_(sb.sync_history_id == ctx.sync_hid, sb.batch_no == batch_no)
     with db.get_engine().connect() as conn:
-        archived_at = conn.execute(sa.select(sb.archived_at).where(where)).scalar()
-    if archived_at is not None:
+        batch = conn.execute(sa.select(sb.archived_at, sb.details).where(where)).first()
+    if batch is not None and batch.archived_at is not None:
         return {"skipped": 1}, _finished(ctx)
+    refused = set(((batch.details if batch else None) or {}).get("refused", []))  # never stored: never archived
     norm = _norm(sync_hid, batch_no)
     classes = _staged(sync_hid, batch_no, "dedup")["classes"]
     ingested = datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))
-    changed = [i for i, c in enumerate(classes) if c != UNCHANGED]
+    changed = [i for i, c in enumerate(classes) if c != UNCHANGED and i not in refused]
     lines = _rows(sync_hid, batch_no, norm) if changed else []
     tenant, source, kind, idents = str(ctx.connector.tenant_id), ctx.source, norm["kind"], norm["h"]
     prefix = ARCHIVE_NS.bytes + f"{sync_hid}:".encode()

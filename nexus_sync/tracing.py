@@ -80,8 +80,25 @@ def stage_span(stage: str, sync_hid: str | None, attributes: dict[str, Any]) -> 
     if t is None or not sync_hid:
         yield None
         return
-    with t.start_as_current_span(f"nexus.{stage}", context=_parent(sync_hid), attributes=attributes) as span:
-        yield span
+    # the SDK's own exception recording would copy the raw exception text into the span (and OTLP ships it
+    # to a collector): the span gets the failure's type and its redacted message instead
+    with t.start_as_current_span(f"nexus.{stage}", context=_parent(sync_hid), attributes=attributes,
+                                 record_exception=False, set_status_on_exception=False) as span:
+        try:
+            yield span
+        except BaseException as exc:
+            _record_failure(span, exc)
+            raise
+
+
+def _record_failure(span: Any, exc: BaseException) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    from nexus_sync.credentials import redact
+
+    message = redact(str(exc))[:500]
+    span.add_event("exception", {"exception.type": type(exc).__name__, "exception.message": message})
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
 
 
 def record_sync(sync_hid: str, report: dict[str, Any], started: datetime, ended: datetime) -> None:
