@@ -77,7 +77,8 @@ def lock_key(connector_id: uuid.UUID | str) -> str:
 
 
 def dedup_key(tenant_id: Any, source: str) -> str:
-    return f"nexus:dedup:{tenant_id}:{source}"
+    """The dedup cache of one connector: source id → content hash (v2: keyed by source id, not identity)."""
+    return f"nexus:dedup:v2:{tenant_id}:{source}"
 
 
 def batch_stage(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -284,40 +285,66 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
         return {"skipped": 1}
     ctx = load(sync_hid)
     raw = _staged(sync_hid, batch_no, "raw")
-    conn = ctx.connector.instance()
-    validate = _validator(conn.kind)
-    kind, vendor = conn.kind, ctx.connector.type  # the identity hash keeps the type: cross-source matching
-    vendor_normalize, source_id, cursor_value, dumps = conn.normalize, conn.source_id, conn.cursor_value, orjson.dumps
-    by_identity: dict[str, tuple[str, str, str | None, bytes]] = {}
-    invalid: list[dict[str, Any]] = []
-    cursor_ignored: list[dict[str, Any]] = []
-    for i, rec in enumerate(raw["records"]):
+    page = _normalize_page(ctx.connector.instance(), ctx.connector.type, raw["records"])
+    records = list(page.by_sid.values())
+    cursors = [r[2] for r in records if r[2]]
+    staging.put_batch(sync_hid, batch_no, {
+        "rows": b"\n".join(r[3] for r in records),
+        "norm": {"v": 3, "kind": page.kind, "sid": list(page.by_sid), "h": [r[0] for r in records],
+                 "c": [r[1] for r in records], "max_cursor": max(cursors) if cursors else None,
+                 "invalid_count": len(page.invalid), "invalid": page.invalid[:MAX_REPORTED_INVALID],
+                 "cursor_ignored": page.cursor_ignored[:MAX_REPORTED_INVALID],
+                 "nuls_replaced": raw.get("nuls_replaced", 0), "fetched_at": raw["fetched_at"],
+                 "duplicates_in_batch": len(page.merged), "merged": page.merged[:MAX_REPORTED_INVALID]},
+    })
+    return {"records": len(records), "invalid": len(page.invalid), "merged": len(page.merged)}
+
+
+@dataclass
+class _Page:
+    kind: str
+    # source id → (identity hash, content hash, cursor, `data JSON <TAB> raw JSON`)
+    by_sid: dict[str, tuple[str, str, str | None, bytes]]
+    invalid: list[dict[str, Any]]
+    cursor_ignored: list[dict[str, Any]]
+    merged: list[dict[str, Any]]
+
+
+def _normalize_page(conn: Any, vendor: str, raw_records: list[dict[str, Any]]) -> _Page:
+    """A record is keyed by its source id, the vendor's own identity (and the row's key in raw_data): two
+    records of one source id in a page are one record, the later by the vendor's modification time (the
+    cursor field), else the later in the page; the other is counted and named as merged. The identity hash
+    (the spec's MD5 per kind, over the connector type) is stored for cross-source matching only."""
+    kind = conn.kind
+    validate, vendor_normalize = _validator(kind), conn.normalize
+    source_id, cursor_value, dumps = conn.source_id, conn.cursor_value, orjson.dumps
+    page = _Page(kind, {}, [], [], [])
+    at: dict[str, int] = {}  # source id → index of the record kept
+    for i, rec in enumerate(raw_records):
         sid = None
         try:
             sid = source_id(rec)
             fields = validate(vendor_normalize(rec))
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            invalid.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
+            page.invalid.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
             continue
         try:
             cursor = cursor_value(rec)
         except ValueError as exc:  # the record is good, its cursor is not: it lands, the cursor never moves by it
-            cursor_ignored.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
+            page.cursor_ignored.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
             cursor = None
-        by_identity[identity_key(kind, vendor, fields)] = (
-            sid, content_hash(fields), cursor, dumps(fields) + b"\t" + dumps(rec))
-    records = list(by_identity.values())
-    cursors = [r[2] for r in records if r[2]]
-    staging.put_batch(sync_hid, batch_no, {
-        "rows": b"\n".join(r[3] for r in records),
-        "norm": {"v": 2, "kind": kind, "sid": [r[0] for r in records], "h": list(by_identity),
-                 "c": [r[1] for r in records], "max_cursor": max(cursors) if cursors else None,
-                 "invalid_count": len(invalid), "invalid": invalid[:MAX_REPORTED_INVALID],
-                 "cursor_ignored": cursor_ignored[:MAX_REPORTED_INVALID], "nuls_replaced": raw.get("nuls_replaced", 0),
-                 "fetched_at": raw["fetched_at"],
-                 "duplicates_in_batch": len(raw["records"]) - len(invalid) - len(by_identity)},
-    })
-    return {"records": len(by_identity), "invalid": len(invalid)}
+        kept = page.by_sid.get(sid)
+        if kept is not None:
+            newer = not (cursor and kept[2] and cursor < kept[2])
+            dropped = at[sid] if newer else i
+            page.merged.append({"index": dropped, "source_id": sid, "error": "merged: the same source id twice in "
+                                f"one page; kept record {i if newer else at[sid]} (the later by modification time)"})
+            if not newer:
+                continue
+        at[sid] = i
+        page.by_sid[sid] = (identity_key(kind, vendor, fields), content_hash(fields), cursor,
+                            dumps(fields) + b"\t" + dumps(rec))
+    return page
 
 
 @lru_cache(maxsize=None)
@@ -367,28 +394,28 @@ def dedup(sync_hid: str, batch_no: int) -> dict[str, int]:
         return {"skipped": 1}
     ctx = load(sync_hid)
     norm = _norm(sync_hid, batch_no)
-    idents, hashes = norm["h"], norm["c"]
+    sids, hashes = norm["sid"], norm["c"]
     known: dict[str, str] = {}
-    if idents:
-        cached = get_redis().hmget(dedup_key(ctx.connector.tenant_id, ctx.source), idents)
-        known = {h: c.decode() for h, c in zip(idents, cached) if c is not None}
+    if sids:
+        cached = get_redis().hmget(dedup_key(ctx.connector.tenant_id, ctx.source), sids)
+        known = {s: c.decode() for s, c in zip(sids, cached) if c is not None}
     hits = len(known)
-    if hits < len(idents):
-        known.update(_stored_hashes(ctx, [h for h in idents if h not in known]))
-    classes = "".join(NEW if h not in known else (UNCHANGED if known[h] == c else UPDATED)
-                      for h, c in zip(idents, hashes))
+    if hits < len(sids):
+        known.update(_stored_hashes(ctx, norm["kind"], [s for s in sids if s not in known]))
+    classes = "".join(NEW if s not in known else (UNCHANGED if known[s] == c else UPDATED)
+                      for s, c in zip(sids, hashes))
     staging.put(sync_hid, batch_no, "dedup", {"classes": classes, "cache_hits": hits})
     return {"new": classes.count(NEW), "updated": classes.count(UPDATED), "unchanged": classes.count(UNCHANGED),
             "cache_hits": hits}
 
 
-def _stored_hashes(ctx: SyncContext, idents: list[str]) -> dict[str, str]:
+def _stored_hashes(ctx: SyncContext, kind: str, sids: list[str]) -> dict[str, str]:
     """Cold cache: content hashes of stored rows, computed from their data (and put back in the cache)."""
     raw_conn = db.get_engine().raw_connection()
     try:
         with raw_conn.cursor() as cur:  # one array parameter, not thousands of bound ones
-            cur.execute("SELECT hash, data FROM raw_data WHERE tenant_id = %s AND source = %s AND hash = ANY(%s)",
-                        (str(ctx.connector.tenant_id), ctx.source, idents))
+            cur.execute("SELECT source_id, data FROM raw_data WHERE tenant_id = %s AND source = %s AND type = %s "
+                        "AND source_id = ANY(%s)", (str(ctx.connector.tenant_id), ctx.source, kind, sids))
             rows = cur.fetchall()
         raw_conn.rollback()
     finally:
@@ -440,12 +467,12 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
         if batch_persisted(sync_hid, batch_no):  # a late duplicate delivery: archive has dropped the staging,
             return {"skipped": 1}                # which it does only after this batch's persist completed
         raise
-    sids, idents, hashes = norm["sid"], norm["h"], norm["c"]
+    sids, hashes = norm["sid"], norm["c"]
     changed = [i for i, c in enumerate(classes) if c != UNCHANGED]
     lines = _rows(sync_hid, batch_no, norm) if changed else []
 
     def learned(refused: Any) -> dict[str, str]:
-        return {idents[i]: hashes[i] for i in changed if i not in refused}
+        return {sids[i]: hashes[i] for i in changed if i not in refused}
 
     def changed_data(refused: Any) -> Callable[[], list[dict[str, Any]]]:  # new and updated data, batch order
         return lambda: [orjson.loads(lines[i].split(b"\t", 1)[0]) for i in changed if i not in refused]
@@ -470,6 +497,7 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
             invalid = norm["invalid"] + [{"index": i, "source_id": sids[i], "error": f"refused by PostgreSQL: {why}"}
                                          for i, why in sorted(refused.items())]
             details = {"invalid": invalid[:MAX_REPORTED_INVALID], "duplicates_in_batch": norm["duplicates_in_batch"],
+                       "merged": norm.get("merged", []),
                        "refused": sorted(refused), **{k: norm[k] for k in ("cursor_ignored", "nuls_replaced")
                                                       if norm.get(k)}}
             cur.execute(BATCH_SQL, (str(ctx.sync_hid), batch_no, len(classes), counts["new"], counts["updated"],
@@ -570,9 +598,9 @@ def archive(sync_hid: str, batch_no: int) -> tuple[dict[str, int], bool]:
     ingested = datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))
     changed = [i for i, c in enumerate(classes) if c != UNCHANGED and i not in refused]
     lines = _rows(sync_hid, batch_no, norm) if changed else []
-    tenant, source, kind, idents = str(ctx.connector.tenant_id), ctx.source, norm["kind"], norm["h"]
+    tenant, source, kind, sids = str(ctx.connector.tenant_id), ctx.source, norm["kind"], norm["sid"]
     prefix = ARCHIVE_NS.bytes + f"{sync_hid}:".encode()
-    rows = [archive_row(uuid5_text(prefix, idents[i]), tenant, source, kind, lines[i].split(b"\t", 1)[0], ingested)
+    rows = [archive_row(uuid5_text(prefix, sids[i]), tenant, source, kind, lines[i].split(b"\t", 1)[0], ingested)
             for i in changed]
     inserted = get_archive().insert_new(rows)
     with db.get_engine().begin() as conn:
@@ -705,6 +733,18 @@ def resume_plan(sync_hid: str) -> list[tuple[Any, ...]]:
     return steps
 
 
+def _batch_notes(conn: sa.Connection, sync_hid: uuid.UUID) -> tuple[list[dict[str, Any]], tuple[int, list[Any]]]:
+    """What the batches say of single records: the invalid ones, and (count, the first) merged ones."""
+    sb = db.sync_batches.c
+    rows = conn.execute(sa.select(sb.batch_no, sb.details).where(
+        sb.sync_history_id == sync_hid, sa.or_(sb.records_invalid > 0, sb.details["duplicates_in_batch"]
+                                              .as_integer() > 0)).order_by(sb.batch_no)).all()
+    invalid = [dict(inv, batch=r.batch_no) for r in rows for inv in (r.details or {}).get("invalid", [])]
+    merged = [dict(m, batch=r.batch_no) for r in rows for m in (r.details or {}).get("merged", [])]
+    count = sum(int((r.details or {}).get("duplicates_in_batch") or 0) for r in rows)
+    return invalid[:MAX_REPORTED_INVALID], (count, merged[:MAX_REPORTED_INVALID])
+
+
 def finish(sync_hid: str) -> dict[str, Any] | None:
     """Close the sync: counts, status, cursor (only when there is no gap), report, Kafka event, lock."""
     ctx = load(sync_hid)
@@ -726,9 +766,7 @@ def finish(sync_hid: str) -> dict[str, Any] | None:
         ).where(sb.sync_history_id == ctx.sync_hid)).one()
         failures = conn.execute(sa.select(sb.batch_no, sb.details).where(
             sb.sync_history_id == ctx.sync_hid, sb.status == "FAILED").order_by(sb.batch_no)).all()
-        invalid = [dict(inv, batch=r.batch_no) for r in conn.execute(sa.select(sb.batch_no, sb.details).where(
-            sb.sync_history_id == ctx.sync_hid, sb.records_invalid > 0).order_by(sb.batch_no))
-            for inv in (r.details or {}).get("invalid", [])][:MAX_REPORTED_INVALID]
+        invalid, merged = _batch_notes(conn, ctx.sync_hid)
         follow_up: dict[str, int] = {}
         for (extra,) in conn.execute(sa.select(sb.details["follow_up"]).where(
                 sb.sync_history_id == ctx.sync_hid, sb.details.has_key("follow_up"))):
@@ -766,11 +804,11 @@ def finish(sync_hid: str) -> dict[str, Any] | None:
             "sync_id": ctx.sync_id, "connector": ctx.connector.name, "connector_id": str(ctx.connector.id),
             "status": status, "duration_ms": duration_ms,
             "records": {"processed": processed, "new": agg.new, "updated": agg.updated,
-                        "unchanged": agg.unchanged, "invalid": agg.invalid},
+                        "unchanged": agg.unchanged, "invalid": agg.invalid, "merged": merged[0]},
             "records_per_second": round(processed / max(duration_ms / 1000, 1e-3), 1),
             "pages": pages, "pages_failed": agg.failed,
             "success_rate": round(100.0 * (pages - agg.failed) / pages, 1) if pages else 100.0,
-            "errors": errors, "invalid_records": invalid, "cursor": agg.cursor,
+            "errors": errors, "invalid_records": invalid, "merged_records": merged[1], "cursor": agg.cursor,
             "next_sync_at": iso(next_at) if next_at else None, "trigger": run.trigger,
         }
         if follow_up:

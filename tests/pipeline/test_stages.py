@@ -41,7 +41,7 @@ def test_second_sync_classifies_new_updated_unchanged(sim, make_connector):
     _, report = run_inline(conn.name)
     after = {r.source_id: r for r in raw_rows(conn.tenant_id)}
     assert report["records"] == {"processed": 450, "new": 0, "updated": len(changed),
-                                 "unchanged": 450 - len(changed), "invalid": 0}
+                                 "unchanged": 450 - len(changed), "invalid": 0, "merged": 0}
     assert len(changed) == 45
     for sid, row in after.items():
         assert row.last_seen >= before[sid].last_seen  # unchanged rows are touched
@@ -84,7 +84,7 @@ def test_bad_vendor_record_is_skipped_and_reported(sim, make_connector):
     with db.get_engine().begin() as c:  # pretend page 0 is the only page
         c.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == uuid.UUID(hid)).values(pages_total=1))
     counts = pipeline.normalize(hid, 0)
-    assert counts == {"records": 198, "invalid": 2}
+    assert counts == {"records": 198, "invalid": 2, "merged": 0}
     pipeline.dedup(hid, 0)
     pipeline.persist(hid, 0)
     pipeline.archive(hid, 0)
