@@ -90,7 +90,9 @@ def canonical_hostname(value: str | None) -> str | None:
 
 _SEVERITY_ALIASES = {"informational": "info", "none": "info", "moderate": "medium", "severe": "high",
                      "important": "high", "urgent": "critical", "1": "low", "2": "medium", "3": "high",
-                     "4": "critical"}
+                     "4": "critical",
+                     # Jira's classic priority scheme (projects that never moved to Highest…Lowest)
+                     "blocker": "critical", "major": "high", "minor": "low", "trivial": "info"}
 
 
 def severity(value: Any) -> str:
@@ -102,18 +104,54 @@ def severity(value: Any) -> str:
 
 
 def _canonical_set(canonical: Callable[[str], str | None]) -> Callable[[list[str]], list[str]]:
-    """A list normalizer: each non-empty value made canonical, duplicates dropped, sorted."""
+    """A list normalizer: each non-empty value made canonical, values it maps to None dropped, duplicates
+    dropped, sorted."""
 
     def normalize(values: list[str]) -> list[str]:
         if len(values) == 1:  # the common case, without the set and the sort
-            return [canonical(values[0])] if values[0] else []
-        return sorted({canonical(v) for v in values if v})
+            one = canonical(values[0]) if values[0] else None
+            return [one] if one else []
+        return sorted({c for c in map(canonical, filter(None, values)) if c})
 
     return normalize
 
 
-_ip_list = _canonical_set(canonical_ip)
-_mac_list = _canonical_set(canonical_mac)
+def device_ip(value: str | None) -> str | None:
+    """canonical_ip, or None for what no device is known by: loopback (127/8, ::1) and unspecified
+    (0.0.0.0, ::) — every host reports them (DESIGN §9; raw_data keeps them)."""
+    ip = canonical_ip(value)
+    if ip is None:
+        return None
+    if _IPV4.fullmatch(ip):
+        return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
+    addr = ipaddress.ip_address(ip)
+    return None if addr.is_loopback or addr.is_unspecified or (
+        addr.ipv4_mapped is not None and (addr.ipv4_mapped.is_loopback or addr.ipv4_mapped.is_unspecified)) else ip
+
+
+_PLACEHOLDER_MACS = frozenset({"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"})
+
+
+def device_mac(value: str | None) -> str | None:
+    """canonical_mac, or None for the all-zero placeholder (Linux agents report it for lo) and broadcast."""
+    mac = canonical_mac(value)
+    return None if mac in _PLACEHOLDER_MACS else mac
+
+
+def _list_of_values(value: Any) -> Any:
+    """The declared rule for list fields: None is an empty list, a lone scalar a list of one, and None or
+    empty entries are dropped (an address without a MAC still has its IP)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list) and (None in value or "" in value):
+        return [v for v in value if v is not None and v != ""]
+    return value
+
+
+_ip_list = _canonical_set(device_ip)
+_mac_list = _canonical_set(device_mac)
 
 
 def _email(value: str) -> str:
@@ -166,6 +204,7 @@ class Asset(_Data):
     last_seen_time: str | None = None
     modified_time: str | None = None
 
+    BEFORE = {"ips": _list_of_values, "macs": _list_of_values}
     AFTER = {"hostname": canonical_hostname, "ips": _ip_list, "macs": _mac_list}
 
 
