@@ -4,9 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationInfo, field_validator
 
+from connectors import cursors
+from nexus_sync.errors import ConfigError
 from nexus_sync.http import HttpClient
+from nexus_sync.urls import require_https
 
 
 class ConnectorConfig(BaseModel):
@@ -14,10 +17,21 @@ class ConnectorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # declared first: the URL check below reads it (validators see only the fields declared before theirs)
+    allow_insecure_http: bool = Field(False, description="allow http:// to a host that is not loopback "
+                                                         "(cleartext credentials: an explicit opt-out)")
     base_url: HttpUrl
     page_size: int = Field(500, ge=1)
     incremental: bool = Field(False, description="fetch only records changed since the saved cursor")
     rate_limit_per_minute: int | None = Field(None, ge=1, description="override the vendor's declared limit")
+
+    @field_validator("*")
+    @classmethod
+    def _https_only(cls, value: Any, info: ValidationInfo) -> Any:
+        """base_url and every *_url field (an OAuth token_url, ...): https, or http only to loopback."""
+        if info.field_name and info.field_name.endswith("_url") and value is not None:
+            require_https(str(value), info.field_name, bool(info.data.get("allow_insecure_http")))
+        return value
 
     @property
     def root(self) -> str:
@@ -62,6 +76,7 @@ class Connector:
     paging: ClassVar[str]
     id_field: ClassVar[str]
     cursor_field: ClassVar[str | None] = None
+    cursor_format: ClassVar[str] = "iso"  # iso | epoch_s | epoch_ms | int (connectors.cursors)
     rate_limit_per_minute: ClassVar[int | None] = None
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
 
@@ -80,19 +95,47 @@ class Connector:
     def source_id(self, raw: dict[str, Any]) -> str:
         return str(_dig(raw, self.id_field))
 
+    def canonical_cursor(self, value: Any) -> str:
+        """A vendor cursor value as our canonical text (connectors.cursors); ValueError if it does not parse."""
+        return cursors.canonical(value, self.cursor_format)
+
     def cursor_value(self, raw: dict[str, Any]) -> str | None:
+        """The record's canonical cursor, None when it has none; ValueError for a value that does not parse
+        (the record can still land: only the cursor must not move by it)."""
         if not self.cursor_field:
             return None
         value = _dig(raw, self.cursor_field, required=False)
-        return None if value is None else str(value)
+        if value is None or value == "":
+            return None
+        try:
+            return cursors.canonical(value, self.cursor_format)
+        except ValueError as exc:
+            raise ValueError(f"{self.cursor_field}: {exc}") from None
+
+    def saved_cursor(self, since: str | None) -> str | None:
+        """The saved cursor re-parsed before any use: ConfigError, naming the connector, for one that does
+        not parse (a full sync is needed); an older, non-canonical but valid one comes back canonical."""
+        if since is None or not self.cursor_field:
+            return since
+        try:
+            return cursors.canonical(since, self.cursor_format)
+        except ValueError:
+            raise ConfigError(f"connector {self.ctx.name!r}: the saved cursor is not "
+                              f"{cursors.label(self.cursor_format)}; a full sync is needed (clear the cursor, "
+                              "or sync with incremental: false)") from None
 
 
-def _dig(raw: dict[str, Any], path: str, required: bool = True) -> Any:
+def _dig(raw: Any, path: str, required: bool = True) -> Any:
+    """raw at a dotted path; a numeric step indexes a list ("errors.0.message"). Missing: KeyError(path) if
+    required, else None."""
     cur: Any = raw
     for part in path.split("."):
-        if not isinstance(cur, dict) or part not in cur:
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
             if required:
                 raise KeyError(path)
             return None
-        cur = cur[part]
     return cur

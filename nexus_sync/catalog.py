@@ -16,12 +16,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 import connectors as connector_types
 from connectors.base import Connector, ConnectorConfig, Context, SecretsProvider
 from nexus_sync import db
-from nexus_sync.credentials import get_store
+from nexus_sync.credentials import env_prefix, get_store
 from nexus_sync.errors import ConfigError
+from nexus_sync.urls import mask
 
 NAMESPACE = uuid.UUID("5b0e4a51-7f0c-4f53-9c7e-6e6578757321")
 INTERVAL_RE = re.compile(r"^(\d+)(m|h|d)$")
 _ENV_RE = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
+# NEXUS_ variables that carry credentials: never expanded into config, which is stored in the database
+# a variable named like a credential, whoever set it (NEXUS_SECRET_*, AWS_SECRET_ACCESS_KEY, GITHUB_TOKEN, ...)
+_CREDENTIAL_VAR_RE = re.compile(r"(?:^|_)(?:SECRET|PASSWORD|PASSWD|TOKEN|KEY|APIKEY|CREDENTIALS?)(?:_|$)")
 
 
 class ConnectorSpec(BaseModel):
@@ -62,7 +66,7 @@ class ConnectorRow:
         try:
             cfg = cls.Config.model_validate(self.config)
         except ValidationError as exc:
-            raise ConfigError(f"connector {self.name!r}: {exc}") from None
+            raise ConfigError(f"connector {self.name!r}: {_fields(exc, prefix='config.')}") from None
         ctx = Context(self.name, cfg, SecretsProvider(get_store(), self.name))
         if http is not None:
             ctx.http = http
@@ -83,9 +87,21 @@ class ConnectorRow:
         return cls(ctx)
 
 
-def _expand_env(text: str) -> str:
+def _credential_var(name: str, value: str | None) -> bool:
+    """A variable named like a credential (…SECRET…, …PASSWORD…, …TOKEN…, …KEY…), or one whose value holds URL
+    userinfo or a secret-looking query parameter."""
+    if _CREDENTIAL_VAR_RE.search(name):
+        return True
+    return value is not None and mask(value) != value
+
+
+def _expand_env(text: str, path: Path) -> str:
     def sub(m: re.Match[str]) -> str:
         value = os.environ.get(m.group(1))
+        if _credential_var(m.group(1), value):
+            raise ConfigError(f"{path}: ${{{m.group(1)}}} is refused: {m.group(1)} carries a credential, and "
+                              "connector config is stored in the database; secrets belong in the credential "
+                              "store (NEXUS_SECRET_<CONNECTOR>_<FIELD> or NEXUS_CREDENTIALS_FILE)")
         if value is None:
             if m.group(2) is None:
                 raise ConfigError(f"environment variable {m.group(1)} is not set (used as ${{{m.group(1)}}})")
@@ -98,15 +114,16 @@ def _expand_env(text: str) -> str:
 def load_file(path: Path) -> list[ConnectorSpec]:
     """Parse and validate connectors.yaml; errors name the file, the entry and the field."""
     try:
-        doc = yaml.safe_load(_expand_env(Path(path).read_text()))
+        doc = yaml.safe_load(_expand_env(Path(path).read_text(), path))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {mask(str(exc))}") from None
     entries = doc.get("connectors") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: expected a top-level `connectors:` list")
-    specs, seen = [], set()
+    specs: list[ConnectorSpec] = []
+    seen: dict[str, str] = {}  # secret prefix → the entry's name
     for i, entry in enumerate(entries):
         where = f"{path}: connectors[{i}]" + (f" ({entry.get('name')})" if isinstance(entry, dict) else "")
         try:
@@ -121,11 +138,29 @@ def load_file(path: Path) -> list[ConnectorSpec]:
             cls.Config.model_validate(spec.config)
         except ValidationError as exc:
             raise ConfigError(f"{where}: {_fields(exc, prefix='config.')}") from None
-        if spec.name in seen:
+        if spec.name in seen.values():
             raise ConfigError(f"{where}: name {spec.name!r} used twice")
-        seen.add(spec.name)
+        other = seen.setdefault(env_prefix(spec.name), spec.name)
+        if other != spec.name:
+            raise ConfigError(f"{where}: {_shared_secrets(spec.name, other)}")
         specs.append(spec)
     return specs
+
+
+def _shared_secrets(name: str, other: str) -> str:
+    return (f"connector names {name!r} and {other!r} would read the same secrets "
+            f"({env_prefix(name)}*): rename one (names may not differ only in '-', '_' or '.')")
+
+
+def _check_secret_prefixes(specs: list[ConnectorSpec], existing: list[str]) -> None:
+    """ConfigError when two connectors (in `specs`, or one in `specs` and one in the table) share a prefix."""
+    owners: dict[str, set[str]] = {}
+    for name in [*existing, *(s.name for s in specs)]:
+        owners.setdefault(env_prefix(name), set()).add(name)
+    for spec in specs:
+        others = sorted(owners[env_prefix(spec.name)] - {spec.name})
+        if others:
+            raise ConfigError(_shared_secrets(spec.name, others[0]))
 
 
 def _fields(exc: ValidationError, prefix: str = "") -> str:
@@ -133,9 +168,13 @@ def _fields(exc: ValidationError, prefix: str = "") -> str:
 
 
 def apply(specs: list[ConnectorSpec], engine: sa.Engine | None = None) -> list[uuid.UUID]:
+    """Upsert the connectors by name; ConfigError (nothing written) when two names would share secrets."""
     engine = engine or db.get_engine()
     ids = []
     with engine.begin() as conn:
+        # concurrent applies see each other's names before checking (held to the end of the transaction)
+        conn.execute(sa.text(f"LOCK TABLE {db.connectors.name} IN SHARE ROW EXCLUSIVE MODE"))
+        _check_secret_prefixes(specs, list(conn.execute(sa.select(db.connectors.c.name)).scalars()))
         for spec in specs:
             cid = spec.id or uuid.uuid5(NAMESPACE, spec.name)
             values = dict(id=cid, name=spec.name, type=spec.type, tenant_id=spec.tenant_id, enabled=spec.enabled,

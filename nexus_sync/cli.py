@@ -43,7 +43,9 @@ def main() -> None:
     try:
         app()
     except (ConfigError, SyncError, BrokenConnector) as exc:
-        typer.secho(f"nexus-sync: {exc}", fg=typer.colors.RED, err=True)
+        from nexus_sync.credentials import redact
+
+        typer.secho(f"nexus-sync: {redact(str(exc))}", fg=typer.colors.RED, err=True)  # URL credentials masked
         sys.exit(2)
 
 
@@ -81,10 +83,12 @@ def dev_status() -> None:
 
 def _print_stack(info: dict[str, Any]) -> None:
     typer.echo(f"state dir   {info['state_dir']}")
-    typer.echo(f"postgres    {info['postgres']['url']}")
-    typer.echo(f"redis       {info['redis']['url']}")
+    from nexus_sync.urls import mask  # the stack's URLs carry its Redis and ClickHouse passwords
+
+    typer.echo(f"postgres    {mask(info['postgres']['url'])}")
+    typer.echo(f"redis       {mask(info['redis']['url'])}")
     typer.echo(f"kafka       {info['kafka']['bootstrap']}")
-    typer.echo(f"clickhouse  {info['clickhouse']['url']}  (chdb engine, data {info['clickhouse']['path']})")
+    typer.echo(f"clickhouse  {mask(info['clickhouse']['url'])}  (chdb engine, data {info['clickhouse']['path']})")
 
 
 # ------------------------------------------------------------------------------ db

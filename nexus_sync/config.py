@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from nexus_sync.urls import mask
 
 
 class ConfigError(RuntimeError):
@@ -53,6 +56,19 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(3, ge=0)
     retry_backoff_max: int = Field(60, gt=0, description="cap of the exponential retry backoff (s)")
     http_timeout: float = Field(30.0, gt=0)
+    http_max_response_mb: float = Field(256, gt=0, description="cap on one vendor answer's decoded size (MB)")
+    http_deadline_seconds: float = Field(
+        300, gt=0, description="wall-clock bound of one vendor request: connect, headers and body (http_timeout "
+                               "is per socket read, which a server dripping bytes never trips)")
+    task_soft_time_limit: int = Field(900, gt=0, description="a task running this long is stopped and retried")
+    task_time_limit: int = Field(960, gt=0, description="a task running this long is killed (after the soft limit)")
+
+    @model_validator(mode="after")
+    def _limits_in_order(self) -> "Settings":
+        if self.task_time_limit <= self.task_soft_time_limit:
+            raise ValueError(f"NEXUS_TASK_TIME_LIMIT ({self.task_time_limit}) must exceed NEXUS_TASK_SOFT_TIME_LIMIT "
+                             f"({self.task_soft_time_limit}): the soft limit would never fire")
+        return self
 
     @field_validator("database_url", "redis_url", "clickhouse_url", "kafka_bootstrap", mode="before")
     @classmethod
@@ -95,11 +111,19 @@ class Settings(BaseSettings):
         return self.clickhouse_url or self._stack()["clickhouse"]["url"]
 
 
+_CREDENTIAL_NAME = re.compile(r"secret|password|token|key", re.I)
+
+
 def _explain(exc: ValidationError) -> str:
+    """Each bad variable with what was wrong; a value is echoed with URL credentials masked."""
     parts = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"])
-        parts.append(f"NEXUS_{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+        if not field:  # a rule across settings names them in its own message
+            parts.append(err["msg"].removeprefix("Value error, "))
+            continue
+        shown = "not shown" if _CREDENTIAL_NAME.search(field) else f"got {mask(repr(err.get('input')))}"
+        parts.append(f"NEXUS_{field.upper()}: {err['msg']} ({shown})")
     return "invalid configuration: " + "; ".join(parts)
 
 

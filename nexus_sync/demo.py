@@ -17,6 +17,7 @@ from nexus_sync.archive import TABLE, get_archive
 from nexus_sync.config import get_settings
 from nexus_sync.migrations import upgrade
 from nexus_sync.redis_client import get_redis
+from nexus_sync.urls import mask
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -70,8 +71,8 @@ def run_demo(devices: int, users: int, change: float, all_types: bool = False, p
     say("starting the embedded dev stack")
     info = devstack.up(state)
     try:
-        say(f"postgres {info['postgres']['url']} | redis {info['redis']['url']} | "
-            f"kafka {info['kafka']['bootstrap']} | clickhouse {info['clickhouse']['url']}")
+        say(mask(f"postgres {info['postgres']['url']} | redis {info['redis']['url']} | "
+                 f"kafka {info['kafka']['bootstrap']} | clickhouse {info['clickhouse']['url']}"))
         upgrade(settings.db_url)
         port = procs.free_port()
         sim_url = f"http://127.0.0.1:{port}"

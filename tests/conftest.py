@@ -47,6 +47,7 @@ def stack() -> Iterator[dict[str, Any]]:
 def secrets_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("secrets") / "secrets.yaml"
     path.write_text("{}\n")
+    path.chmod(0o600)  # as a real credentials file should be (a looser mode is warned about)
     os.environ["NEXUS_CREDENTIALS_FILE"] = str(path)
     get_settings.cache_clear()
     import nexus_sync.credentials as creds

@@ -50,7 +50,7 @@ def test_connectors_yaml_unknown_config_key_names_file_entry_and_field(tmp_path)
   - name: cs-1
     type: crowdstrike
     tenant_id: {uuid.uuid4()}
-    config: {{base_url: "http://x/crowdstrike", page_sise: 10}}
+    config: {{base_url: "https://x/crowdstrike", page_sise: 10}}
 """)
     with pytest.raises(ConfigError) as err:
         catalog.load_file(path)
@@ -66,7 +66,7 @@ def test_connectors_yaml_errors(tmp_path):
     }
     for body, needle in cases.items():
         path = _write(tmp_path, f"connectors:\n  - name: a\n    tenant_id: {uuid.uuid4()}\n    {body}\n"
-                                f"    config: {{base_url: 'http://x'}}\n")
+                                f"    config: {{base_url: 'https://x'}}\n")
         with pytest.raises(ConfigError) as err:
             catalog.load_file(path)
         assert needle in str(err.value), (body, str(err.value))
@@ -77,6 +77,16 @@ def test_env_reference_without_value_is_named(tmp_path):
                             f"{uuid.uuid4()}\n    config: {{base_url: '${{NOT_SET_ANYWHERE}}/okta'}}\n")
     with pytest.raises(ConfigError, match="NOT_SET_ANYWHERE"):
         catalog.load_file(path)
+
+
+def test_apply_refuses_names_that_would_share_secrets(tmp_path):
+    tenant = uuid.uuid4()
+    path = _write(tmp_path, "connectors:\n" + "".join(
+        f"  - {{name: {n}, type: okta, tenant_id: {tenant}, config: {{base_url: 'https://{n}.okta.test'}}}}\n"
+        for n in ("okta-prod", "okta.prod")))
+    out = cli("connectors", "apply", str(path))
+    assert out.returncode == 2 and "'okta-prod'" in out.stderr and "'okta.prod'" in out.stderr
+    assert "applied" not in out.stdout
 
 
 def test_example_connectors_file_is_valid():

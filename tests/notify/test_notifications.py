@@ -5,6 +5,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -85,14 +86,14 @@ def _wait(pred, timeout=30.0):
     return False
 
 
-def test_signature_verifies_and_rejects_tampering_and_replays():
-    body, ts = b'{"a":1}', str(int(time.time()))
-    sig = webhooks.sign(SECRET, ts, body)
-    assert webhooks.verify(SECRET, ts, body, sig)
-    assert not webhooks.verify(SECRET, ts, b'{"a":2}', sig)
-    assert not webhooks.verify("other", ts, body, sig)
+def test_signature_verifies_and_rejects_tampering_and_old_deliveries():
+    body, ts, delivery = b'{"a":1}', str(int(time.time())), str(uuid.uuid4())
+    sig = webhooks.sign(SECRET, ts, delivery, body)
+    assert webhooks.verify(SECRET, ts, delivery, body, sig)
+    assert not webhooks.verify(SECRET, ts, delivery, b'{"a":2}', sig)
+    assert not webhooks.verify("other", ts, delivery, body, sig)
     old = str(int(time.time()) - 3600)
-    assert not webhooks.verify(SECRET, old, body, webhooks.sign(SECRET, old, body))
+    assert not webhooks.verify(SECRET, old, delivery, body, webhooks.sign(SECRET, old, delivery, body))
 
 
 def test_a_sync_is_announced_to_subscribers_signed(sim, make_connector, notify_worker, receivers):
@@ -104,7 +105,8 @@ def test_a_sync_is_announced_to_subscribers_signed(sim, make_connector, notify_w
     event = json.loads(body)
     assert event["event_type"] == "connector.sync.complete" and event["records"]["new"] == 450
     assert headers["X-Nexus-Event"] == "connector.sync.complete"
-    assert webhooks.verify(SECRET, headers["X-Nexus-Timestamp"], body, headers["X-Nexus-Signature"])
+    assert webhooks.verify(SECRET, headers["X-Nexus-Timestamp"], headers["X-Nexus-Delivery"], body,
+                           headers["X-Nexus-Signature"])
     # the subscriber that keeps answering 503 ends in the dead-letter queue after its retries
     assert _wait(lambda: _letters("tasks.notify.webhook"), 60)
     letter = _letters("tasks.notify.webhook")[0]
