@@ -6,41 +6,43 @@ import threading
 import time
 from typing import Any
 
-import requests
-
 from connectors.base import SecretsProvider
-from nexus_sync.errors import AuthError, ConfigError, TransientError
+from nexus_sync.credentials import remember_sent
+from nexus_sync.errors import VendorDataError
+from nexus_sync.http import HttpClient, dig, parse_json, post_credentials
 
 REFRESH_MARGIN = 60.0  # refresh OAuth tokens this long before they expire
 
 
 class OAuth2ClientCredentials:
-    """Token from a client-credentials grant, cached per process and refreshed before expiry."""
+    """Token from a client-credentials grant, cached per process and refreshed before expiry. The grant is
+    POSTed by nexus_sync.http.post_credentials: no redirect followed, bounded, errors without the body."""
 
     _tokens: dict[str, tuple[str, float]] = {}
     _lock = threading.Lock()
 
     def __init__(self, secrets: SecretsProvider, token_url: str, extra_form: dict[str, str] | None = None,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, http: HttpClient | None = None):
         self.secrets, self.token_url, self.extra_form, self.timeout = secrets, token_url, extra_form or {}, timeout
+        self.http = http  # the connector's client, for its deadline and size cap (None: the settings' defaults)
         self._key = f"{secrets.connector_name}|{token_url}"
 
     def _fetch(self, refresh_secrets: bool) -> tuple[str, float]:
         creds = self.secrets.get(("client_id", "client_secret"), refresh=refresh_secrets)
         form = {"client_id": creds["client_id"].get_secret_value(),
                 "client_secret": creds["client_secret"].get_secret_value(), **self.extra_form}
+        resp = post_credentials(self.http, self.token_url, data=form, timeout=self.timeout,
+                                what="token request", connector=self.secrets.connector_name)
+        body: Any = parse_json(resp.content, f"token request to {self.token_url.split('?', 1)[0]}")
+        token = dig(body, "access_token")
+        if not isinstance(token, str) or not token:
+            raise VendorDataError(f"connector {self.secrets.connector_name!r}: token answer has no access_token")
+        remember_sent(token)
         try:
-            resp = requests.post(self.token_url, data=form, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise TransientError(f"token request to {self.token_url} failed: {type(exc).__name__}") from None
-        if resp.status_code in (400, 401, 403):
-            raise AuthError(f"token request to {self.token_url} refused: {resp.status_code}")
-        if resp.status_code == 404:
-            raise ConfigError(f"token endpoint {self.token_url} not found (check base_url)")
-        if resp.status_code >= 300:
-            raise TransientError(f"token request to {self.token_url}: {resp.status_code}")
-        body: dict[str, Any] = resp.json()
-        return body["access_token"], time.time() + float(body.get("expires_in", 1799))
+            lifetime = float(dig(body, "expires_in") or 1799)
+        except (TypeError, ValueError):
+            lifetime = 1799.0
+        return token, time.time() + lifetime
 
     def token(self, force: bool = False) -> str:
         with self._lock:

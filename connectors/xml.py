@@ -5,17 +5,23 @@ from typing import Any
 
 from defusedxml import ElementTree
 
+from connectors.templates import vendor_text
 from nexus_sync.errors import VendorDataError
 
 
-def _convert(el: Any) -> Any:
+MAX_DEPTH = 100  # Qualys' deepest answer nests 7 levels; 50,000 used to raise RecursionError
+
+
+def _convert(el: Any, depth: int = 1) -> Any:
     children = list(el)
     if not children:
         text = (el.text or "").strip()
         return {**el.attrib, "#text": text} if el.attrib else text
+    if depth >= MAX_DEPTH:
+        raise VendorDataError(f"XML nested deeper than {MAX_DEPTH} levels")
     out: dict[str, Any] = dict(el.attrib)
     for child in children:
-        value = _convert(child)
+        value = _convert(child, depth + 1)
         if child.tag in out:
             if not isinstance(out[child.tag], list):
                 out[child.tag] = [out[child.tag]]
@@ -26,11 +32,12 @@ def _convert(el: Any) -> Any:
 
 
 def parse(content: bytes) -> dict[str, Any]:
-    """{root_tag: {child: value | [values]}}; repeated tags become lists, leaf text is stripped."""
+    """{root_tag: {child: value | [values]}}; repeated tags become lists, leaf text is stripped. Nesting past
+    MAX_DEPTH elements is a VendorDataError (never a RecursionError)."""
     try:
         root = ElementTree.fromstring(content)
     except Exception as exc:  # ParseError or a defusedxml refusal (entities, DTDs)
-        raise VendorDataError(f"unreadable XML answer: {type(exc).__name__}: {exc}") from None
+        raise VendorDataError(f"unreadable XML answer: {type(exc).__name__}: {vendor_text(exc)}") from None
     return {root.tag: _convert(root)}
 
 

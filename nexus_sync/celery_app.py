@@ -29,8 +29,10 @@ def make_app() -> Celery:
         settings = get_settings()
         broker = settings.redis
         visibility, restore = settings.broker_visibility_timeout, settings.broker_restore_interval
+        soft, hard = settings.task_soft_time_limit, settings.task_time_limit
     except ConfigError:
         broker, visibility, restore = "redis://127.0.0.1:6379/0", 600, 10  # a worker resolves it for real
+        soft, hard = 900, 960
     app.conf.update(
         broker_url=broker,
         broker_connection_retry_on_startup=True,
@@ -47,6 +49,10 @@ def make_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,  # a failure is dead-lettered by us, not redelivered
+        # no task may hold a worker forever (a vendor dripping bytes, a hook polling a job): the soft limit
+        # raises SoftTimeLimitExceeded in the task, which the error table retries; the hard one kills the child
+        task_soft_time_limit=soft,
+        task_time_limit=hard,
         worker_prefetch_multiplier=1,
         worker_send_task_events=True,
         task_send_sent_event=True,

@@ -53,6 +53,12 @@ class VendorDataError(SyncError):
     retryable = True
 
 
+class AnswerTooLarge(VendorDataError):
+    """A vendor answer past the decoded-size cap (NEXUS_HTTP_MAX_RESPONSE_MB): asking again gets the same."""
+
+    retryable = False
+
+
 class StagedBatchMissing(SyncError):
     """A staged batch expired or was lost (e.g. Redis restarted without persistence)."""
 

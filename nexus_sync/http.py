@@ -1,16 +1,28 @@
-"""The one HTTP client of the connectors: timeouts, status → failure class, vendor rate-limit dialects."""
+"""The one HTTP client of the connectors: origin, deadline and size bounds, status → failure class, vendor
+rate-limit dialects, and error text from declared fields only (never a raw vendor body)."""
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import logging
+import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime
+from http import HTTPStatus
 from typing import Any, Callable
+from urllib.parse import urljoin
 
 import orjson
 import requests
 
-from nexus_sync.errors import Action, ConfigError, Rule, TransientError, VendorDataError, rule_for_status
+from nexus_sync.credentials import redact, remember_sent
+from nexus_sync.errors import (Action, AuthError, ConfigError, RateLimited, Rule, TransientError, VendorDataError,
+                               rule_for_status)
+from nexus_sync.origin import check_origin, origin_of, resolve_vendor_url
+from nexus_sync.transport import MB, Limits, exchange, new_session, path_of
+
+__all__ = ["HttpClient", "origin_of", "post_credentials", "resolve_vendor_url", "wait_from_headers"]
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +30,7 @@ log = logging.getLogger(__name__)
 INLINE_WAIT_MAX = 5.0
 INLINE_RATE_LIMIT_TRIES = 5
 MIN_WAIT = 0.5  # `Retry-After: 0` must not become a hot loop
+MESSAGE_MAX, CODE_MAX = 160, 64  # a vendor's declared error message / code, in our errors
 
 
 def wait_from_headers(headers: Any, now: float | None = None) -> float | None:
@@ -44,85 +57,235 @@ def wait_from_headers(headers: Any, now: float | None = None) -> float | None:
     return None
 
 
+def _settings_default(name: str, fallback: float) -> float:
+    from nexus_sync.config import ConfigError as SettingsError, get_settings
+
+    try:
+        return float(getattr(get_settings(), name))
+    except SettingsError:
+        return fallback
+
+
 class HttpClient:
-    """requests.Session with per-request auth, 429 waits and one credential refresh on 401."""
+    """requests.Session with per-request auth, 429 waits, one credential refresh on 401, and the bounds of
+    DESIGN §10: the connector's own origin only, same-origin redirects only, a deadline and a size cap."""
 
     def __init__(self, timeout: float = 30.0, sleep: Callable[[float], None] = time.sleep):
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "nexus-sync/0.1"
-        self.timeout = timeout
+        self.session = new_session()
+        self.timeout = timeout  # per socket read
+        self.deadline_seconds = _settings_default("http_deadline_seconds", 300.0)  # wall clock, per request
+        self.max_response_mb = _settings_default("http_max_response_mb", 256.0)  # decoded, per response
         self.sleep = sleep
         self.rate_limit_waits = 0.0
-        self.label = "?"  # the connector, in metrics
+        self.label = "?"  # the connector, in metrics and messages
+        self.origin: str | None = None  # scheme://host:port every request must stay on (origin_of(base_url))
+        self.error_paths: tuple[str | None, str | None] | None = None  # default of request(error_paths=)
         self.bucket: Any = None  # nexus_sync.ratelimit.TokenBucket shared by every worker of the connector
         self.endpoint_buckets: list[tuple[str, Any]] = []  # (path prefix, bucket) where a vendor limits per endpoint
 
+    def limits(self) -> Limits:
+        return Limits(self.timeout, self.deadline_seconds, int(self.max_response_mb * MB), self.label)
+
     def request(self, method: str, url: str, *, auth: Any = None, rate_limit_statuses: tuple[int, ...] = (429,),
-                errors: dict[int, Rule] | None = None, **kwargs: Any) -> requests.Response:
+                errors: dict[int, Rule] | None = None,
+                error_paths: tuple[str | None, str | None] | None = None, **kwargs: Any) -> requests.Response:
         """Send with auth, inside the shared rate budget; an error status becomes what the error table
         says (nexus_sync.errors): wait, refresh credentials once, or raise the failure class.
 
         auth: object with .apply(headers) and .refresh() (see connectors.auth).
-        rate_limit_statuses / errors: the vendor's extensions of the table (Qualys answers 409)."""
+        rate_limit_statuses / errors: the vendor's extensions of the table (Qualys answers 409).
+        error_paths: dotted paths (list indexes allowed: "errors.0.message") of the vendor's error code and
+        message in a JSON error body; without them an error says the status and its standard phrase only."""
+        if self.origin is not None:
+            check_origin(url, self.origin, self.label)
         overrides = {s: Rule(Action.WAIT, "rate_limited") for s in rate_limit_statuses if s != 429}
         overrides.update(errors or {})
-        refreshed = False
-        limited = 0
+        base_headers = dict(kwargs.pop("headers", None) or {})
+        refreshed, limited = False, 0
         while True:
-            if self.bucket is not None:
-                self.bucket.acquire(sleep=self.sleep, inline_max=INLINE_WAIT_MAX)
-            for prefix, bucket in self.endpoint_buckets:
-                if prefix in url.split("?", 1)[0]:
-                    bucket.acquire(sleep=self.sleep, inline_max=INLINE_WAIT_MAX)
-            headers = dict(kwargs.pop("headers", None) or {})
+            self._acquire(url)
+            headers = dict(base_headers)
             if auth is not None:
                 auth.apply(headers)
-            try:
-                resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
-            except requests.exceptions.InvalidURL as exc:
-                raise ConfigError(f"bad URL {url}: {exc}") from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                    requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
-                raise TransientError(f"{method} {_path(url)}: {type(exc).__name__}") from None
-            kwargs["headers"] = headers
+                remember_credential_headers(base_headers, headers)
+            resp = exchange(self.session, method, url, self.limits(), headers=headers, **kwargs)
             rule = rule_for_status(resp.status_code, overrides)
             if rule is None:
                 return resp
-            what = f"{method} {_path(url)}: {resp.status_code}"
             if rule.action is Action.WAIT:
                 wait = wait_from_headers(resp.headers)
                 wait = max(MIN_WAIT, 2.0 ** limited if wait is None else wait)
                 limited += 1
                 if wait <= INLINE_WAIT_MAX and limited <= INLINE_RATE_LIMIT_TRIES:
-                    log.info("rate limited by %s, waiting %.1fs", _path(url), wait)
-                    self.rate_limit_waits += wait
-                    from nexus_sync.metrics import RATE_LIMIT_WAIT
-
-                    RATE_LIMIT_WAIT.labels(self.label).inc(wait)
-                    self.sleep(wait)
+                    self._wait(url, wait)
                     continue
-                raise rule.error(f"{what} rate limited", wait)
+                raise rule.error(f"{method} {path_of(url)}: {error_text(resp, None)} rate limited", wait)
             if rule.action is Action.REFRESH and auth is not None and not refreshed:
                 refreshed = True
                 auth.refresh()
                 continue
-            if resp.status_code == 404:
-                raise ConfigError(f"{what} not found (check base_url)")
-            raise rule.error(f"{what} {_brief(resp)}")
+            raise self._error(rule, method, url, resp, error_paths or self.error_paths)
+
+    def _acquire(self, url: str) -> None:
+        if self.bucket is not None:
+            self.bucket.acquire(sleep=self.sleep, inline_max=INLINE_WAIT_MAX)
+        for prefix, bucket in self.endpoint_buckets:
+            if prefix in path_of(url):
+                bucket.acquire(sleep=self.sleep, inline_max=INLINE_WAIT_MAX)
+
+    def _wait(self, url: str, wait: float) -> None:
+        from nexus_sync.metrics import RATE_LIMIT_WAIT
+
+        log.info("rate limited by %s, waiting %.1fs", path_of(url), wait)
+        self.rate_limit_waits += wait
+        RATE_LIMIT_WAIT.labels(self.label).inc(wait)
+        self.sleep(wait)
+
+    def _error(self, rule: Rule, method: str, url: str, resp: requests.Response,
+               error_paths: tuple[str | None, str | None] | None) -> Exception:
+        what = f"{method} {path_of(url)}: {error_text(resp, error_paths)}"
+        if resp.status_code == 404:
+            return ConfigError(f"{what} (check base_url)")
+        return rule.error(what)
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         resp = self.request(method, url, **kwargs)
-        try:
-            return orjson.loads(resp.content)  # ~3× faster than the stdlib parser on big pages
-        except ValueError:
-            raise VendorDataError(f"{method} {_path(url)}: response is not valid JSON "
-                                  f"({len(resp.content)} bytes)") from None
+        return parse_json(resp.content, f"{method} {path_of(url)}")
 
 
-def _path(url: str) -> str:
-    """URL without the query string: queries may carry filters; never log more than needed."""
-    return url.split("?", 1)[0]
+def parse_json(content: bytes, what: str) -> Any:
+    """orjson (~3× the stdlib on big pages); a bad or too deeply nested answer is a VendorDataError that says
+    so by its size, never by its text."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        why = "nests deeper than 1024 levels" if "depth" in str(exc) else "is not valid JSON"
+        raise VendorDataError(f"{what}: response {why} ({len(content)} bytes)") from None
 
 
-def _brief(resp: requests.Response) -> str:
-    return resp.text[:200].replace("\n", " ")
+# ----------------------------------------------------------------------------- error text (finding 2)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def error_text(resp: requests.Response, error_paths: tuple[str | None, str | None] | None = None) -> str:
+    """'<status> <standard phrase> [<vendor code>]: <vendor message>' — code and message only from the declared
+    JSON paths, single-line, redacted, bounded. The vendor's own reason phrase is not used either."""
+    status = resp.status_code
+    try:
+        text = f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        text = str(status)
+    code_path, message_path = error_paths or (None, None)
+    if not (code_path or message_path):
+        return text
+    try:
+        body = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        return text
+    code, message = _clean(dig(body, code_path), CODE_MAX), _clean(dig(body, message_path), MESSAGE_MAX)
+    return text + (f" [{code}]" if code else "") + (f": {message}" if message else "")
+
+
+def dig(body: Any, path: str | None) -> Any:
+    """body at a dotted path ("errors.0.message"); None when any step is missing."""
+    if not path:
+        return None
+    for step in path.split("."):
+        if isinstance(body, dict):
+            body = body.get(step)
+        elif isinstance(body, list) and step.lstrip("-").isdigit() and -len(body) <= int(step) < len(body):
+            body = body[int(step)]
+        else:
+            return None
+    return body
+
+
+def _clean(value: Any, limit: int) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    text = redact(" ".join(_CONTROL.sub(" ", str(value)).split()))  # redact before cutting: never half a secret
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ----------------------------------------------------------------------------- credentials sent (finding 2)
+# headers an auth object may set that carry no secret (registering them would redact ordinary words)
+_NOT_SECRET = {"accept", "accept-encoding", "content-type", "content-length", "date", "host", "user-agent",
+               "x-requested-with", "x-amz-date", "x-amz-content-sha256"}
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9._-]*) +(\S.*)")
+_KEY_VALUE = re.compile(r"[A-Za-z_][\w.-]*\s*=(.*)")
+
+
+def remember_credential_headers(before: dict[str, str], after: dict[str, str]) -> None:
+    """Register with the redactor every header value auth.apply set or changed, and its derived parts."""
+    for name, value in after.items():
+        if before.get(name) != value and name.lower() not in _NOT_SECRET and isinstance(value, str):
+            remember_sent(*credential_forms(value))
+
+
+def credential_forms(value: str) -> list[str]:
+    """A header value and the secrets inside it: the value of "Scheme value" (Bearer, SSWS, ApiToken …), for
+    Basic the base64 part, the decoded "user:password" and the password, and each v of "k=v;k2=v2"."""
+    value = value.strip()
+    match = _SCHEME.fullmatch(value)
+    if match and match.group(1).upper().startswith("AWS4-"):
+        # SigV4: the signature changes per request and proves nothing alone; the key id is what identifies
+        key_id = re.search(r"Credential=([^/,\s]+)", value)
+        return [key_id.group(1)] if key_id else []
+    forms = [value]
+    inner = match.group(2).strip() if match else value
+    if match:
+        forms += [inner, *_pair_forms(inner)]  # Basic, or an ApiKey that is base64("id:key") (Elastic)
+    parts = [_KEY_VALUE.fullmatch(p.strip()) for p in inner.split(";") if p.strip()]
+    if parts and all(parts):
+        forms += [m.group(1).strip().strip('"') for m in parts if m]
+    return forms
+
+
+def _pair_forms(b64: str) -> list[str]:
+    """"user:password" and the password, when b64 is base64 of such a printable pair."""
+    try:
+        pair = base64.b64decode(b64, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return []
+    if ":" not in pair or not pair.isprintable():
+        return []
+    return [pair, pair.partition(":")[2]]
+
+
+# ----------------------------------------------------------------------------- credential calls (finding 4)
+def post_credentials(client: "HttpClient | requests.Session | None", url: str, *, data: dict[str, str],
+                     timeout: float | None = None, what: str = "token request", connector: str | None = None,
+                     error_paths: tuple[str | None, str | None] = ("error", None)) -> requests.Response:
+    """POST credentials (an OAuth token grant, a session login) and return the 2xx answer, body read within
+    the client's bounds. No redirect is followed: a 3xx is an AuthError naming where it pointed. The URL is
+    configured, not vendor-supplied, so it may be off the connector's origin (Entra's token host).
+    Errors: status, standard phrase and the code at error_paths (RFC 6749's `error` by default) only."""
+    if isinstance(client, HttpClient):
+        session, limits = client.session, client.limits()
+    else:  # without a session of its own, a fresh one: no cookie of another connector's login rides along
+        session = client if isinstance(client, requests.Session) else new_session()
+        limits = Limits(30.0, _settings_default("http_deadline_seconds", 300.0),
+                        int(_settings_default("http_max_response_mb", 256.0) * MB))
+    if timeout is not None:
+        limits.timeout = timeout
+    limits.label = connector or limits.label
+    where = f"{f'connector {limits.label!r}: ' if limits.label != '?' else ''}{what} to {path_of(url)}"
+    try:
+        resp = exchange(session, "POST", url, limits, headers={}, follow=False, data=data)
+    finally:
+        if client is None:
+            session.close()
+    status = resp.status_code
+    if status < 300:
+        return resp
+    if 300 <= status < 400:
+        target = origin_of(urljoin(url, resp.headers.get("Location", "")))
+        raise AuthError(f"{where} was redirected to {target}: not followed")
+    text = error_text(resp, error_paths)
+    if status == 429:
+        raise RateLimited(f"{where}: {text}", max(MIN_WAIT, wait_from_headers(resp.headers) or 1.0))
+    if status in (400, 401, 403):
+        raise AuthError(f"{where} refused: {text}")
+    if status == 404:
+        raise ConfigError(f"{where}: {text} (check the URL)")
+    raise TransientError(f"{where}: {text}")

@@ -27,11 +27,12 @@ from psycopg2.extras import Json
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+import connectors
 from nexus_sync import breaker, catalog, db, sanitize, staging
 from nexus_sync.archive import archive_row, get_archive, tab_field
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
-from nexus_sync.errors import StagedBatchMissing
+from nexus_sync.errors import ConfigError, StagedBatchMissing
 from nexus_sync.events import publish, sync_complete_event
 from nexus_sync.models import DATA_MODELS, content_hash, fast_validator, identity_key
 from nexus_sync.pgcopy import copy_isolating, reason
@@ -220,11 +221,23 @@ def start(connector_ref: str, sync_hid: str, trigger: str = "manual") -> StartRe
         conn.execute(pg_insert(db.sync_runs).values(
             sync_history_id=hid, sync_run=runs, trigger=trigger).on_conflict_do_nothing())
         if row.config.get("incremental"):
-            since = conn.execute(sa.select(db.connector_state.c.cursor).where(
-                db.connector_state.c.connector_id == row.id)).scalar()
+            since = _usable_cursor(conn, row, conn.execute(sa.select(db.connector_state.c.cursor).where(
+                db.connector_state.c.connector_id == row.id)).scalar())
     _set_frontier(sync_hid, 0, None, since)
     mark_progress(sync_hid)
     return StartResult(sync_hid, False, since=since)
+
+
+def _usable_cursor(conn: sa.Connection, row: catalog.ConnectorRow, saved: str | None) -> str | None:
+    """The saved cursor, re-parsed; one that does not parse (a bad value saved by an older version) must not
+    freeze incremental syncs: it is cleared, this sync runs full and its own cursor is saved after it."""
+    try:
+        return row.instance().saved_cursor(saved)
+    except ConfigError as exc:
+        log.warning("%s; cleared, running a full sync instead", exc)
+        conn.execute(db.connector_state.update().where(db.connector_state.c.connector_id == row.id)
+                     .values(cursor=None))
+        return None
 
 
 # --------------------------------------------------------------------------- fetch
@@ -318,6 +331,7 @@ def _normalize_page(conn: Any, vendor: str, raw_records: list[dict[str, Any]]) -
     kind = conn.kind
     validate, vendor_normalize = _validator(kind), conn.normalize
     source_id, cursor_value, dumps = conn.source_id, conn.cursor_value, orjson.dumps
+    volatile = tuple(getattr(conn, "volatile_fields", ()))
     page = _Page(kind, {}, [], [], [])
     at: dict[str, int] = {}  # source id → index of the record kept
     for i, rec in enumerate(raw_records):
@@ -342,7 +356,7 @@ def _normalize_page(conn: Any, vendor: str, raw_records: list[dict[str, Any]]) -
             if not newer:
                 continue
         at[sid] = i
-        page.by_sid[sid] = (identity_key(kind, vendor, fields), content_hash(fields), cursor,
+        page.by_sid[sid] = (identity_key(kind, vendor, fields), content_hash(fields, rec, volatile), cursor,
                             dumps(fields) + b"\t" + dumps(rec))
     return page
 
@@ -414,13 +428,14 @@ def _stored_hashes(ctx: SyncContext, kind: str, sids: list[str]) -> dict[str, st
     raw_conn = db.get_engine().raw_connection()
     try:
         with raw_conn.cursor() as cur:  # one array parameter, not thousands of bound ones
-            cur.execute("SELECT source_id, data FROM raw_data WHERE tenant_id = %s AND source = %s AND type = %s "
-                        "AND source_id = ANY(%s)", (str(ctx.connector.tenant_id), ctx.source, kind, sids))
+            cur.execute("SELECT source_id, data, raw_data FROM raw_data WHERE tenant_id = %s AND source = %s "
+                        "AND type = %s AND source_id = ANY(%s)", (str(ctx.connector.tenant_id), ctx.source, kind, sids))
             rows = cur.fetchall()
         raw_conn.rollback()
     finally:
         raw_conn.close()
-    found = {h: content_hash(data) for h, data in rows}
+    volatile = tuple(getattr(connectors.get(ctx.connector.type), "volatile_fields", ()))
+    found = {sid: content_hash(data, raw, volatile) for sid, data, raw in rows}
     if found:
         get_redis().hset(dedup_key(ctx.connector.tenant_id, ctx.source), mapping=found)
     return found
@@ -561,8 +576,6 @@ def _write_rows(cur: Any, ctx: SyncContext, norm: dict[str, Any], classes: str, 
 def _after_persist(ctx: SyncContext, batch_no: int, changed_data: Callable[[], list[dict[str, Any]]]
                    ) -> dict[str, int]:
     """A connector's own follow-up of committed records (TheHive: incidents → risks), counted in the batch."""
-    import connectors
-
     hook = getattr(getattr(connectors.get(ctx.connector.type), "hooks", None), "after_persist", None)
     changed = changed_data() if hook is not None else []
     if not changed:

@@ -9,13 +9,13 @@ import uuid
 from typing import Any
 
 from celery import Task
-from celery.exceptions import Retry
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nexus_sync import db, logs, metrics, pipeline, tracing
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
-from nexus_sync.errors import Action, rule_for_exception
+from nexus_sync.errors import Action, TransientError, rule_for_exception
 
 log = logging.getLogger(__name__)
 stage_log = logs.get("nexus_sync.stage")
@@ -63,13 +63,16 @@ class PipelineTask(Task):
             return result
         except Retry:
             raise
-        except Exception as exc:
+        except Exception as caught:
+            exc = _as_sync_error(caught, self.name)
             metrics.ERRORS.labels(self.name, rule_for_exception(exc).failure_type).inc()
             if self.request.is_eager:
                 raise
             countdown, max_retries = decide(exc, self.request.retries)
             if countdown is None:
-                raise
+                if exc is caught:
+                    raise
+                raise exc from None
             if sync_hid and self.request.retries < max_retries:  # alive, just waiting: not a stalled sync
                 pipeline.mark_progress(sync_hid, ahead=countdown)
             raise self.retry(exc=exc, countdown=countdown, max_retries=max_retries)
@@ -88,6 +91,15 @@ class PipelineTask(Task):
 
     def on_dead_letter(self, args: Any, kwargs: Any, error: str) -> None:
         """Hook for tasks: record what the failure means for the sync."""
+
+
+def _as_sync_error(exc: Exception, task: str) -> Exception:
+    """The error table's view of an exception Celery raises inside the task: a soft time limit is transient
+    (a slow vendor or a long stage; the next attempt starts from the saved state)."""
+    if isinstance(exc, SoftTimeLimitExceeded):
+        limit = get_settings().task_soft_time_limit
+        return TransientError(f"{task} ran past its soft time limit of {limit} s (NEXUS_TASK_SOFT_TIME_LIMIT)")
+    return exc
 
 
 def _sync_of(name: str, args: Any, task_id: str | None) -> str | None:

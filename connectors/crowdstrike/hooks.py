@@ -14,6 +14,5 @@ def fetch_page(conn: Any, state: dict[str, Any] | None, since: str | None) -> Pa
     ids = conn.fetch_declared(state, since)
     if not ids.records:
         return ids
-    details = conn.http.json("POST", f"{conn.config.root}/devices/entities/devices/v2",
-                             json={"ids": ids.records}, auth=conn.auth_)
+    details = conn.request_json("POST", f"{conn.config.root}/devices/entities/devices/v2", json={"ids": ids.records})
     return Page(details["resources"] or [], ids.next)

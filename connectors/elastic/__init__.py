@@ -13,6 +13,7 @@ DECLARATION = Declaration(
     request=Request(method="POST", path="/_search", since_body={"query": {"range": {"@timestamp": {"gte": "{since}"}}}}),
     paging=SearchAfterPaging(pit_path="/{index}/_pit", sort=[{"@timestamp": "asc"}]),
     records="hits.hits", id_field="_id", cursor_field="_source.@timestamp",
+    error_code="error.type", error_message="error.reason",
     page_size=1000, max_page_size=10_000,
     config_fields={"index": ".alerts-security.alerts-default"},
 )

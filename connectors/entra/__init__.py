@@ -21,6 +21,7 @@ DECLARATION = Declaration(
     request=Request(path="/v1.0/users", params={"$select": SELECT}),  # base_url https://graph.microsoft.com
     paging=NextUrlPaging(next_path="@odata.nextLink", size_param="$top"),
     records="value", id_field="id", page_size=999, max_page_size=999,
+    error_code="error.code", error_message="error.message",  # OData
     config_fields={"tenant": ...},  # Entra ID tenant (GUID or domain) of the token URL
 )
 

@@ -19,6 +19,7 @@ DECLARATION = Declaration(
                     since_params={"jql": '({jql}) AND updated >= "{since}" ORDER BY updated ASC'}),
     paging=TokenPaging(token="nextPageToken", param="nextPageToken", size_param="maxResults"),
     records="issues", id_field="id", cursor_field="fields.updated",
+    error_message="errorMessages.0",  # {"errorMessages": [...], "errors": {}}: no code
     page_size=100, max_page_size=100, config_fields={"jql": ...},
 )
 

@@ -12,6 +12,8 @@ DECLARATION = Declaration(
     request=Request(path="/api/v1/users", since_params={"filter": 'lastUpdated gt "{since}"'}),
     paging=NextUrlPaging(size_param="limit"),  # Link: <...?after=...>; rel="next"
     records="", id_field="id", cursor_field="lastUpdated",
+    since_format="%Y-%m-%dT%H:%M:%S.%3fZ",  # the filter's documented layout, to the millisecond
+    error_code="errorCode", error_message="errorSummary",
     rate_limit_per_minute=600, page_size=200, max_page_size=200,
 )
 

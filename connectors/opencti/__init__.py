@@ -26,6 +26,7 @@ DECLARATION = Declaration(
     paging=GraphQLPaging(query=QUERY, connection="data.indicators",
                          variables={"orderBy": "created_at", "orderMode": "asc"}),
     records="data.indicators.edges", record_key="node", id_field="id", cursor_field="updated_at",
+    error_code="errors.0.extensions.code", error_message="errors.0.message",
     page_size=500, max_page_size=5000,
 )
 

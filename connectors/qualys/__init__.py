@@ -19,6 +19,10 @@ DECLARATION = Declaration(
     paging=XmlTruncationPaging(next_url=f"{hooks.RESPONSE}.WARNING.URL"),
     records="",  # the hook reads the whole answer: SIMPLE_RETURN errors, then hosts → detections
     id_field=hooks.KEY, cursor_field="LAST_UPDATE_DATETIME",
+    since_format="%Y-%m-%dT%H:%M:%SZ",  # detection_updated_since: YYYY-MM-DD[THH:MM:SSZ]
+    # errors are XML; on HTTP 200 the hook reads them, on an error status these paths apply when the
+    # HTTP client can read the body
+    error_code="SIMPLE_RETURN.RESPONSE.CODE", error_message="SIMPLE_RETURN.RESPONSE.TEXT",
     # the limit is per subscription (300 calls/h is unconfirmed): set config rate_limit_per_minute to match
     rate_limit_statuses=(409, 429), page_size=100, max_page_size=1000,
 )

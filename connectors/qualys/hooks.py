@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import Page, _dig
+from connectors.templates import vendor_text
 from connectors.xml import as_list
 from nexus_sync.errors import VendorDataError
 
@@ -20,8 +21,10 @@ def fetch_page(conn: Any, state: dict[str, Any] | None, since: str | None) -> Pa
     page = conn.fetch_declared(state, since)
     doc = page.records[0] if page.records else {}
     if "SIMPLE_RETURN" in doc:
-        r = doc["SIMPLE_RETURN"].get("RESPONSE") or {}
-        raise VendorDataError(f"qualys error {r.get('CODE')}: {str(r.get('TEXT'))[:200]}")
+        r = _dig(doc, "SIMPLE_RETURN.RESPONSE", required=False)
+        r = r if isinstance(r, dict) else {}
+        code, text = vendor_text(r.get("CODE"), 16), vendor_text(r.get("TEXT") or "no text")
+        raise VendorDataError(f"qualys error {code}: {text}")
     records = []
     for host in as_list(_dig(doc, f"{RESPONSE}.HOST_LIST.HOST", required=False)):
         dets = as_list((host.get("DETECTION_LIST") or {}).get("DETECTION"))

@@ -15,6 +15,7 @@ DECLARATION = Declaration(
     request=Request(path="/api/3/assets", params={"sort": "id,ASC"}),  # a stable order across pages
     paging=PagePaging(page_param="page", size_param="size", start=0, total_pages="page.totalPages"),
     records="resources", id_field="id", page_size=500, max_page_size=500,
+    error_message="message",  # {"status", "message", "links"}: no code beyond the status
 )
 
 

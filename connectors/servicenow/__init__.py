@@ -17,6 +17,8 @@ DECLARATION = Declaration(
     # Link rel="next" (it carries sysparm_offset), not "a short page is the last": ACLs can shorten any page
     paging=NextUrlPaging(size_param="sysparm_limit"),
     records="result", id_field="sys_id", cursor_field="sys_updated_on",
+    since_format="%Y-%m-%d %H:%M:%S",  # the encoded query compares sys_updated_on as this text (UTC)
+    error_message="error.message",  # {"error": {"message", "detail"}, "status": "failure"}: no code
     page_size=1000, max_page_size=10000, config_fields={"table": "cmdb_ci"},
 )
 

@@ -13,6 +13,7 @@ DECLARATION = Declaration(
     paging=HookPaging(style="search job + offset/count"),
     # no native record id: _cd (bucket:offset) is unique within one index, and the search reads one
     id_field="_cd", cursor_field="_time",
+    error_code="messages.0.type", error_message="messages.0.text",
     page_size=1000, max_page_size=50_000,  # maxresultrows
     config_fields={"search": "search index=notable"},
 )

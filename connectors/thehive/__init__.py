@@ -11,7 +11,8 @@ DECLARATION = Declaration(
     type="thehive", title="TheHive cases", category="incident", kind="incident", stream="cases",
     auth=HeaderAuth(template="Bearer {token}"),
     paging=HookPaging(style="offset window (query page step from/to)"),
-    records="", id_field="_id", cursor_field="_updatedAt", page_size=100, max_page_size=1000,
+    records="", id_field="_id", cursor_field="_updatedAt", cursor_format="epoch_ms",  # §16: epoch ms
+    page_size=100, max_page_size=1000, error_code="type", error_message="message",
 )
 
 

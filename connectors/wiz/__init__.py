@@ -30,6 +30,7 @@ DECLARATION = Declaration(
                     since_body={"variables": {"filterBy": {"createdAt": {"after": "{since}"}}}}),
     paging=GraphQLPaging(query=QUERY, connection="data.issuesV2"),
     records="data.issuesV2.nodes", id_field="id", cursor_field="createdAt",
+    error_code="errors.0.extensions.code", error_message="errors.0.message",
     page_size=100, max_page_size=500,
 )
 

@@ -23,10 +23,10 @@ def _decl(**over):
 
 def test_a_working_declaration_builds_a_connector_with_a_strict_config():
     cls = declare(_decl(config_fields={"site": ...}, request=Request(path="/sites/{site}/devices")), dict)
-    cfg = cls.Config.model_validate({"base_url": "http://x", "site": "s1"})
+    cfg = cls.Config.model_validate({"base_url": "https://x", "site": "s1"})
     assert cfg.site == "s1" and cls.paging == "offset" and cls.auth == "header"
     with pytest.raises(Exception, match="site_id"):
-        cls.Config.model_validate({"base_url": "http://x", "site": "s1", "site_id": 3})
+        cls.Config.model_validate({"base_url": "https://x", "site": "s1", "site_id": 3})
 
 
 def test_declared_but_unused_config_field_fails():

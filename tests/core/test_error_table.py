@@ -137,3 +137,20 @@ def test_table_covers_the_statuses_the_design_names():
     assert rule_for_status(200) is None
     assert {429, 401, 403, 404, 408} <= set(HTTP_RULES)
     assert rule_for_status(599).action is Action.RETRY and rule_for_status(418).action is Action.FAIL
+
+
+def test_a_task_past_its_soft_time_limit_is_retried_as_transient_with_a_clear_message():
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from tasks.base import _as_sync_error
+
+    exc = _as_sync_error(SoftTimeLimitExceeded(), "tasks.sync.fetch")
+    assert isinstance(exc, TransientError)
+    assert "tasks.sync.fetch" in str(exc) and "soft time limit of 900 s" in str(exc)
+    assert decide(exc, retries=0)[0] is not None
+
+
+def test_every_task_has_soft_and_hard_time_limits():
+    from nexus_sync.celery_app import app
+
+    assert (app.conf.task_soft_time_limit, app.conf.task_time_limit) == (900, 960)

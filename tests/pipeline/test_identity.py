@@ -55,3 +55,44 @@ def test_records_sharing_the_identity_hash_stay_distinct_rows(sim, make_connecto
     rows = raw_rows(conn.tenant_id)
     assert report["records"]["new"] == 200 and len(rows) == 200
     assert len({r.hash for r in rows}) == 199  # one identity hash, two rows: matching is a separate question
+
+
+def test_a_change_outside_the_normalized_fields_updates_the_stored_vendor_record(sim, make_connector):
+    """Fidelity #10: the change decision covers the vendor record too (Rapid7 riskScore, OpenCTI score)."""
+    from tests.pipeline.helpers import run_inline
+
+    conn = make_connector(sim, "okta", page_size=200)
+    run_inline(conn.name)
+    vendor = sim.vendor("okta")
+    sid = vendor.order[5]
+    with vendor.lock:
+        rec = copy.deepcopy(vendor.records[sid])
+        rec["profile"]["mobilePhone"] = "+1 555 0100"  # not a normalized field
+        vendor.records[sid] = rec
+        vendor.version += 1
+        vendor.on_data_changed()
+    _, report = run_inline(conn.name)
+    rows = {r.source_id: r for r in raw_rows(conn.tenant_id)}
+    assert report["records"]["updated"] == 1 and report["records"]["unchanged"] == len(rows) - 1
+    with db.get_engine().connect() as c:
+        stored = c.execute(db.raw_data.select().where(db.raw_data.c.tenant_id == conn.tenant_id,
+                                                      db.raw_data.c.source_id == sid)).one()
+    assert stored.raw_data["profile"]["mobilePhone"] == "+1 555 0100"
+
+
+def test_a_bogus_saved_cursor_runs_a_full_sync_and_is_replaced(sim, make_connector):
+    """Security #11: a saved cursor that does not parse never reaches the vendor's query language, and it
+    never freezes incremental syncs: the sync runs full and saves a good cursor."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from connectors.cursors import canonical
+    from tests.pipeline.helpers import cursor_of, run_inline
+
+    conn = make_connector(sim, "okta", incremental=True)
+    with db.get_engine().begin() as c:
+        c.execute(pg_insert(db.connector_state).values(connector_id=conn.id, stream="users",
+                                                       cursor='2024-01-01T00:00:00Z" or id eq "x'))
+    _, report = run_inline(conn.name)
+    truth = sim.truth("okta")
+    assert report["status"] == "SUCCESS" and report["records"]["new"] == len(truth)
+    assert cursor_of(conn.id) == canonical(max(r["lastUpdated"] for r in truth.values()), "iso")

@@ -70,7 +70,8 @@ def test_incremental_sync_filters_on_last_seen(tmp_path):
     responses.add(responses.GET, URL, json={"value": []})
     drain(_connector(tmp_path), since=MACHINE["lastSeen"])
     query = parse_qs(responses.calls[1].request.url.split("?", 1)[1])
-    assert query["$filter"] == [f"lastSeen gt {MACHINE['lastSeen']}"]
+    # the canonical cursor: MDE's 7th fractional digit dropped (rounded down, so `gt` misses nothing)
+    assert query["$filter"] == ["lastSeen gt 2024-06-01T09:15:00.765432Z"]
 
 
 @responses.activate

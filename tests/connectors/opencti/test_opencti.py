@@ -56,7 +56,7 @@ def test_since_becomes_a_filter_group_on_updated_at(tmp_path):
     responses.add(responses.POST, URL, json=_answer([]))
     drain(make(OpenCTIIndicators, BASE, {"token": "t"}, tmp_path), since="2024-05-02T00:00:00.000Z")
     variables = json.loads(responses.calls[0].request.body)["variables"]
-    assert variables["filters"]["filters"] == [{"key": "updated_at", "values": ["2024-05-02T00:00:00.000Z"],
+    assert variables["filters"]["filters"] == [{"key": "updated_at", "values": ["2024-05-02T00:00:00Z"],
                                                 "operator": "gt", "mode": "or"}]
     assert variables["orderBy"] == "created_at"
 

@@ -55,7 +55,7 @@ def test_job_is_created_polled_until_done_then_paged_by_offset(tmp_path):
     create = responses.calls[0].request
     form = parse_qs(create.body)
     assert form["search"] == ["search index=notable urgency=high"] and form["output_mode"] == ["json"]
-    assert form["earliest_time"] == ["2024-05-01T00:00:00Z"]
+    assert form["earliest_time"] == ["1714521600"]  # epoch seconds: valid whatever the server's time_format
     assert create.headers["Authorization"] == "Bearer t0k"
     assert len(sleeps) == 2  # two polls said "not yet"
     page2 = responses.calls[-1].request.url

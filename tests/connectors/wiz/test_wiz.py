@@ -67,10 +67,10 @@ def test_token_has_audience_and_page_2_sends_after_with_the_since_filter(tmp_pat
 
 @responses.activate
 def test_token_url_config_overrides_the_auth_host(tmp_path):
-    responses.add(responses.POST, "http://sim.test/wiz/oauth/token",
+    responses.add(responses.POST, "https://sim.test/wiz/oauth/token",
                   json={"access_token": "t2", "token_type": "Bearer", "expires_in": 60 * 60})
     _page(responses, [], False)
-    drain(make(Wiz, API, CREDS, tmp_path, token_url="http://sim.test/wiz/oauth/token"))
+    drain(make(Wiz, API, CREDS, tmp_path, token_url="https://sim.test/wiz/oauth/token"))
     assert responses.calls[1].request.headers["Authorization"] == "Bearer t2"
 
 
