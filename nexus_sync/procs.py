@@ -8,9 +8,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable, Mapping
 
 import requests
+
+# connector credentials (nexus_sync.credentials): only workers and beat need them
+SECRET_ENV_PREFIX = "NEXUS_SECRET_"
+CREDENTIALS_FILE_ENV = "NEXUS_CREDENTIALS_FILE"
+
+
+def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a server that needs no connector credentials (the dev stack's databases and broker,
+    the vendor simulator): ours plus ``extra``, without NEXUS_SECRET_* and NEXUS_CREDENTIALS_FILE."""
+    env = {**os.environ, **(extra or {})}
+    return {k: v for k, v in env.items() if not k.startswith(SECRET_ENV_PREFIX) and k != CREDENTIALS_FILE_ENV}
+
+
+def open_private_log(log: Path) -> BinaryIO:
+    """``log`` opened for appending, created 0600 (logs can hold data and URLs)."""
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
 
 
 def free_port() -> int:
@@ -35,14 +52,16 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path |
 
 
 class Proc:
-    """A child process in its own session, output to a log file."""
+    """A child process in its own session, output to a log file (0600). ``credentials=False`` leaves
+    NEXUS_SECRET_* and NEXUS_CREDENTIALS_FILE out of its environment."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None):
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None,
+                 credentials: bool = True):
         self.name, self.argv, self.log = name, argv, log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(log, "ab")
+        self._fh = open_private_log(log)
+        full_env = {**os.environ, **(env or {})} if credentials else server_env(env)
         self.popen = subprocess.Popen(argv, stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                      env={**os.environ, **(env or {})})
+                                      env=full_env)
 
     @property
     def pid(self) -> int:
@@ -79,7 +98,7 @@ def start_simulator(log: Path, port: int, sizes: dict[str, int], seed: int = 42,
     argv = cli("simulator", "serve", "--port", str(port), "--seed", str(seed))
     for vendor, n in sizes.items():
         argv += ["--size", f"{vendor}={n}"]
-    proc = Proc("simulator", argv, log, env)
+    proc = Proc("simulator", argv, log, env, credentials=False)  # a stand-in vendor: no connector secrets
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: proc.alive() and requests.get(f"{url}/_sim/okta/stats", timeout=1).ok, 60,
                "vendor simulator", log)

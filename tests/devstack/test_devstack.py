@@ -91,9 +91,12 @@ def test_up_writes_stack_json(state_dir, stack):
     assert stack["postgres"]["dsn"].startswith("postgresql://postgres@/nexus?host=/")
     for name in ("redis", "kafka", "clickhouse"):
         assert isinstance(stack[name]["port"], int)
-    assert stack["redis"]["url"] == f"redis://127.0.0.1:{stack['redis']['port']}/0"
+    redis_pw, ch_pw = stack["redis"]["password"], stack["clickhouse"]["password"]
+    assert len(redis_pw) >= 32 and len(ch_pw) >= 32 and redis_pw != ch_pw
+    assert stack["redis"]["url"] == f"redis://:{redis_pw}@127.0.0.1:{stack['redis']['port']}/0"
     assert stack["kafka"]["bootstrap"] == f"127.0.0.1:{stack['kafka']['port']}"
-    assert stack["clickhouse"]["url"] == f"http://127.0.0.1:{stack['clickhouse']['port']}"
+    assert stack["clickhouse"]["url"] == f"http://default:{ch_pw}@127.0.0.1:{stack['clickhouse']['port']}"
+    assert oct((state_dir / "stack.json").stat().st_mode & 0o777) == oct(0o600)
     assert Path(stack["clickhouse"]["path"]).is_dir()
     assert len({stack[n]["port"] for n in ("redis", "kafka", "clickhouse")}) == 3
     for name in devstack.SERVICES:
@@ -166,9 +169,9 @@ def test_chdb_server_bulk_insert_and_roundtrip(stack):
     r = _ch(stack, "SELECT ts, id, name, score FROM bulk ORDER BY id FORMAT JSONEachRow")
     back = [json.loads(line) for line in r.text.splitlines()]
     assert back == rows
-    # query in the body, GET with ?query=, default_format and {name:Type} parameters
+    # query in the body or in ?query=, default_format and {name:Type} parameters
     assert requests.post(stack["clickhouse"]["url"], data="SELECT 1 + 1", timeout=5).text == "2\n"
-    assert requests.get(stack["clickhouse"]["url"], params={"query": "SELECT 'a' AS x"}, timeout=5).text == "a\n"
+    assert requests.post(stack["clickhouse"]["url"], params={"query": "SELECT 'a' AS x"}, timeout=5).text == "a\n"
     r = _ch(stack, "SELECT {n:UInt32} * 2 AS y", default_format="JSONEachRow", param_n="21")
     assert r.json() == {"y": 42}
 
@@ -231,7 +234,8 @@ def test_status_reports_running(state_dir, stack):
     assert list(st) == list(devstack.SERVICES)
     for name, s in st.items():
         assert s.running and s.pid == stack[name]["pid"], s
-    assert st["redis"].url == stack["redis"]["url"]
+    assert st["redis"].url == f"redis://***@127.0.0.1:{stack['redis']['port']}/0"  # the password masked
+    assert st["clickhouse"].url == f"http://***@127.0.0.1:{stack['clickhouse']['port']}"
     assert st["kafka"].url == stack["kafka"]["bootstrap"]
 
 
@@ -314,6 +318,25 @@ def test_restart_postgres_keeps_data(state_dir):
         assert cur.fetchone() == (1,)
 
 
+def test_stack_from_before_passwords_is_upgraded(state_dir):
+    # a stack.json without passwords (older versions wrote none) while its servers run: `up` gives Redis and
+    # the chdb server new passwords and restarts them with those, on their ports, with their data
+    info = devstack.stack_info(state_dir)
+    old = json.loads((state_dir / "stack.json").read_text())
+    for name in ("redis", "clickhouse"):
+        old[name].pop("password")
+    (state_dir / "stack.json").write_text(json.dumps(old))
+    new = devstack.up(state_dir)
+    for name in ("redis", "clickhouse"):
+        assert new[name]["password"] != info[name]["password"], name
+        assert new[name]["port"] == info[name]["port"] and new[name]["pid"] != info[name]["pid"], name
+    assert new["postgres"]["pid"] == info["postgres"]["pid"] and new["kafka"]["pid"] == info["kafka"]["pid"]
+    assert redis.Redis.from_url(new["redis"]["url"]).get("chaos:key") == b"kept"
+    assert _ch(new, "SELECT count() FROM bulk").text == "10000\n"
+    assert requests.post(info["clickhouse"]["url"], data="SELECT 1", timeout=5).status_code == 401
+    assert devstack.up(state_dir)["redis"]["password"] == new["redis"]["password"]  # kept from now on
+
+
 def test_down_then_up_keeps_data(state_dir):
     info = devstack.stack_info(state_dir)
     pids = [info[n]["pid"] for n in devstack.SERVICES]
@@ -334,6 +357,8 @@ def test_down_then_up_keeps_data(state_dir):
     print(f"\n[devstack] up after down (existing data): {time.perf_counter() - t0:.2f} s")
     for name in ("redis", "kafka", "clickhouse"):
         assert new[name]["port"] == info[name]["port"]
+    for name in ("redis", "clickhouse"):
+        assert new[name]["password"] == info[name]["password"]
     with _pg(new) as conn, conn.cursor() as cur:
         cur.execute("SELECT v FROM keepme")
         assert cur.fetchone() == ("survives restarts",)
