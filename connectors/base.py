@@ -77,6 +77,8 @@ class Connector:
     id_field: ClassVar[str]
     cursor_field: ClassVar[str | None] = None
     cursor_format: ClassVar[str] = "iso"  # iso | epoch_s | epoch_ms | int (connectors.cursors)
+    # dotted paths of the vendor record left out of the change decision (models.content_hash): heartbeats
+    volatile_fields: ClassVar[tuple[str, ...]] = ()
     rate_limit_per_minute: ClassVar[int | None] = None
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
 

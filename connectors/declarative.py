@@ -70,6 +70,8 @@ class Declaration(Spec):
     # body; errors quote these, shortened, and never the body itself
     error_code: str | None = None
     error_message: str | None = None
+    # heartbeat paths of the vendor record (a check-in time): a change there alone is not a change of the record
+    volatile: tuple[str, ...] = ()
     rate_limit_per_minute: int | None = None
     rate_limit_statuses: tuple[int, ...] = (429,)  # error-table extension: Qualys says 409
     endpoint_limits: dict[str, int] = Field(default_factory=dict)  # path prefix -> requests/min, on top
@@ -248,7 +250,7 @@ def declare(decl: Declaration, normalize: Callable[[dict[str, Any]], dict[str, A
     paging_name = decl.paging.style if isinstance(decl.paging, HookPaging) else decl.paging.kind
     attrs = dict(decl=decl, hooks=hooks, type=decl.type, title=decl.title, category=decl.category,
                  kind=decl.kind, stream=decl.stream, auth=decl.auth.kind, paging=paging_name, id_field=decl.id_field,
-                 cursor_field=decl.cursor_field, cursor_format=decl.cursor_format,
+                 cursor_field=decl.cursor_field, cursor_format=decl.cursor_format, volatile_fields=decl.volatile,
                  rate_limit_per_minute=decl.rate_limit_per_minute, Config=config_model,
                  normalize=staticmethod(normalize))
     return type(f"{decl.type.title()}Connector", (DeclaredConnector,), attrs)

@@ -373,11 +373,35 @@ def identity_key(kind: str, source: str, data: dict[str, Any]) -> str:
 VOLATILE_FIELDS = frozenset({"last_seen_time", "last_seen"})
 
 
-def content_hash(data: dict[str, Any]) -> str:
+def content_hash(data: dict[str, Any], raw: dict[str, Any] | None = None, volatile: tuple[str, ...] = ()) -> str:
+    """What decides UPDATED vs UNCHANGED: MD5 over the normalized data and the vendor record as received,
+    minus the heartbeat fields (VOLATILE_FIELDS of the data, the connector's declared `volatile` paths of
+    the record). A change the vendor makes outside the normalized fields (a rescan's risk score, an
+    indicator's decayed score) is a change: the stored row always matches what the vendor last said."""
     stable = dict(data)
     for name in VOLATILE_FIELDS:
         stable.pop(name, None)
-    return hashlib.md5(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    digest = hashlib.md5(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS))
+    if raw is not None:
+        digest.update(b"\x1e")
+        digest.update(orjson.dumps(without_paths(raw, volatile) if volatile else raw, option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()
+
+
+def without_paths(raw: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of raw without the dotted paths (only the dicts along a path are copied; raw is untouched)."""
+    out = dict(raw)
+    for path in paths:
+        *parents, last = path.split(".")
+        node = out
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                break
+            node[part] = node = dict(child)
+        else:
+            node.pop(last, None)
+    return out
 
 
 class RecordMetadata(BaseModel):

@@ -16,6 +16,7 @@ DECLARATION = Declaration(
     paging=TokenPaging(token="meta.pagination.offset", param="offset", size_param="limit",
                        total="meta.pagination.total"),
     records="resources", id_field="device_id", cursor_field="modified_timestamp",
+    volatile=("last_seen", "agent_local_time"),  # heartbeats: a change there alone is not a change
     error_code="errors.0.code", error_message="errors.0.message",
     rate_limit_per_minute=6000, page_size=1000, max_page_size=hooks.DETAILS_MAX,
     config_fields={"member_cid": ""},  # MSSP child tenant, sent with the token request

@@ -15,6 +15,7 @@ DECLARATION = Declaration(
     request=Request(path="/api/machines", since_params={"$filter": "lastSeen gt {since}"}),
     paging=NextUrlPaging(next_path="@odata.nextLink", size_param="$top"),  # the link carries $skip
     records="value", id_field="id", cursor_field="lastSeen",
+    volatile=("lastSeen",),  # heartbeats: a change there alone is not a change
     error_code="error.code", error_message="error.message",  # OData
     rate_limit_per_minute=100, page_size=10_000, max_page_size=10_000,
     config_fields={"tenant": ...},  # Entra ID tenant (GUID or domain) of the token URL

@@ -19,6 +19,9 @@ DECLARATION = Declaration(
     paging=XmlTruncationPaging(next_url=f"{hooks.RESPONSE}.WARNING.URL"),
     records="",  # the hook reads the whole answer: SIMPLE_RETURN errors, then hosts → detections
     id_field=hooks.KEY, cursor_field="LAST_UPDATE_DATETIME",
+    # heartbeats of every scan: a change there alone is not a change
+    volatile=("LAST_FOUND_DATETIME", "LAST_TEST_DATETIME", "TIMES_FOUND", "HOST.LAST_SCAN_DATETIME",
+              "HOST.LAST_VM_SCANNED_DATE"),
     since_format="%Y-%m-%dT%H:%M:%SZ",  # detection_updated_since: YYYY-MM-DD[THH:MM:SSZ]
     # errors are XML; on HTTP 200 the hook reads them, on an error status these paths apply when the
     # HTTP client can read the body

@@ -14,6 +14,7 @@ DECLARATION = Declaration(
                     since_body={"Filters": {"UpdatedAt": [{"Start": "{since}"}]}}),
     paging=TokenPaging(token="NextToken", param="NextToken", where="body", size_param="MaxResults"),
     records="Findings", id_field="Id", cursor_field="UpdatedAt",
+    volatile=("LastObservedAt",),  # heartbeats: a change there alone is not a change
     error_code="Code", error_message="Message",
     rate_limit_per_minute=180,  # GetFindings: 3 req/s
     page_size=100, max_page_size=100,

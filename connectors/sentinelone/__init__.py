@@ -13,6 +13,7 @@ DECLARATION = Declaration(
                     since_params={"updatedAt__gt": "{since}"}),
     paging=TokenPaging(token="pagination.nextCursor", param="cursor", size_param="limit"),
     records="data", id_field="id", cursor_field="updatedAt",
+    volatile=("lastActiveDate",),  # heartbeats: a change there alone is not a change
     error_code="errors.0.code", error_message="errors.0.detail",
     page_size=1000, max_page_size=1000,
 )

@@ -96,3 +96,21 @@ def test_a_bogus_saved_cursor_runs_a_full_sync_and_is_replaced(sim, make_connect
     truth = sim.truth("okta")
     assert report["status"] == "SUCCESS" and report["records"]["new"] == len(truth)
     assert cursor_of(conn.id) == canonical(max(r["lastUpdated"] for r in truth.values()), "iso")
+
+
+def test_a_heartbeat_alone_is_not_a_change(sim, make_connector):
+    """A connector's declared volatile paths (CrowdStrike last_seen) stay out of the change decision."""
+    from tests.pipeline.helpers import run_inline
+
+    conn = make_connector(sim, "crowdstrike", page_size=1000)
+    run_inline(conn.name)
+    vendor = sim.vendor("crowdstrike")
+    with vendor.lock:
+        for sid in vendor.order[:10]:
+            rec = copy.deepcopy(vendor.records[sid])
+            rec["last_seen"] = rec["agent_local_time"] = "2099-01-01T00:00:00Z"
+            vendor.records[sid] = rec
+        vendor.version += 1
+        vendor.on_data_changed()
+    _, report = run_inline(conn.name)
+    assert report["records"]["updated"] == 0 and report["records"]["unchanged"] == len(vendor.order)
