@@ -90,6 +90,10 @@ class Connector:
     def fetch_page(self, state: dict[str, Any] | None, since: str | None) -> Page:
         raise NotImplementedError
 
+    def release(self, state: dict[str, Any] | None) -> None:
+        """Give back what the vendor holds for an unfinished listing (an Elasticsearch point in time), when
+        fetching ends for good before its last page. Best effort; the last page's fetch releases it itself."""
+
     @staticmethod
     def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError

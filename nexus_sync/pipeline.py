@@ -636,10 +636,23 @@ def batch_failed(sync_hid: str, batch_no: int, error: str) -> bool:
 def fetch_failed(sync_hid: str, batch_no: int, error: str) -> bool:
     """Fetching page batch_no failed for good: later pages are unknown, so the sync ends here."""
     ctx = load(sync_hid)
+    _release_vendor_state(ctx, sync_hid)
     with db.get_engine().begin() as conn:
         conn.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == ctx.sync_hid)
                      .values(pages_total=batch_no + 1, fetch_error=redact(error)[:1000]))
     return batch_failed(sync_hid, batch_no, f"fetch failed: {error}")
+
+
+def _release_vendor_state(ctx: SyncContext, sync_hid: str) -> None:
+    """Fetching ended for good before the last page: the connector gives back what the vendor holds for the
+    listing (Connector.release). Best effort: the vendor lets it expire anyway."""
+    try:
+        raw = get_redis().get(frontier_key(sync_hid))
+        state = orjson.loads(raw)["state"] if raw else None
+        if state:
+            ctx.connector.instance().release(state)
+    except Exception as exc:  # never let the clean-up hide the failure being recorded
+        log.warning("sync %s: releasing the vendor's listing state failed: %s", sync_hid, type(exc).__name__)
 
 
 def _finished(ctx: SyncContext) -> bool:
