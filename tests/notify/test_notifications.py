@@ -22,9 +22,9 @@ SECRET = "whsec-test-0123456789"
 
 
 class Receiver:
-    """A webhook endpoint over real HTTP; answers `status` and keeps what it got."""
+    """A webhook endpoint over real HTTP answering `status` (and `location`); keeps what it got."""
 
-    def __init__(self, status: int = 200):
+    def __init__(self, status: int = 200, location: str | None = None):
         self.status, self.got = status, []
         outer = self
 
@@ -33,6 +33,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.got.append((dict(self.headers), body))
                 self.send_response(outer.status)
+                if location:
+                    self.send_header("Location", location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -42,6 +44,10 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

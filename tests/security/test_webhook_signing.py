@@ -2,10 +2,8 @@
 signatures fail verification instead of raising, redirects are not followed, cleartext needs an opt-out."""
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -14,38 +12,10 @@ import nexus_sync.credentials as credentials
 from nexus_sync import webhooks
 from nexus_sync.config import get_settings
 from nexus_sync.errors import ConfigError, TransientError
+from tests.notify.test_notifications import Receiver
 
 SECRET = "whsec-canary-0123456789"
 EVENT = {"event_type": "connector.sync.complete", "sync_id": "sync-1", "status": "SUCCESS"}
-
-
-class Receiver:
-    """A webhook endpoint over real HTTP answering `status` (and `location`); keeps what it got."""
-
-    def __init__(self, status: int = 200, location: str | None = None):
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.got.append((dict(self.headers), body))
-                self.send_response(status)
-                if location:
-                    self.send_header("Location", location)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
