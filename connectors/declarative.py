@@ -189,8 +189,11 @@ class DeclaredConnector(Connector):
         if self.decl.format == "xml":
             from connectors.xml import parse
 
-            return parse(resp.content)
-        return parse_json(resp.content, f"{self.decl.type}: answer")
+            try:
+                return parse(resp.content)
+            except VendorDataError as exc:  # name the connector, as every other error does
+                raise VendorDataError(f"connector {self.ctx.name!r}: {exc}") from None
+        return parse_json(resp.content, f"connector {self.ctx.name!r} ({self.decl.type}): answer")
 
     def _open_pit(self, ctx: dict[str, Any]) -> str:
         p = self.decl.paging
