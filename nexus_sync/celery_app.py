@@ -5,6 +5,7 @@ import logging
 import sys
 from enum import Enum
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_init, worker_process_init
@@ -69,11 +70,23 @@ def make_app() -> Celery:
     return app
 
 
+def _without_password(redis_url: str) -> tuple[str, dict[str, str]]:
+    """(the URL without its password, {"password": it}) — redis-py takes it as a keyword instead."""
+    parts = urlsplit(redis_url)
+    if parts.password is None:
+        return redis_url, {}
+    host = parts.hostname or ""
+    netloc = (f"{parts.username}@" if parts.username else "") + (f"[{host}]" if ":" in host else host) \
+        + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc)), {"password": unquote(parts.password)}
+
+
 def _beat_conf(app: Celery, redis_url: str) -> None:
     """Beat with RedBeat: connector schedules live in Redis, derived from the connectors table by
     nexus_sync.schedule (reconciled on `connectors apply`, at beat start and by the task added here)."""
     from nexus_sync.schedule import KEY_PREFIX, RECONCILE_TASK, reconcile_every
 
+    url, options = _without_password(redis_url)
     every = reconcile_every()  # NEXUS_SCHEDULE_RECONCILE_SECONDS, 0 = off
     beat_schedule = dict(app.conf.beat_schedule or {})
     if every:
@@ -81,8 +94,10 @@ def _beat_conf(app: Celery, redis_url: str) -> None:
                                                 "options": {"expires": max(every - 1, 1)}}
     app.conf.update(
         beat_scheduler="redbeat.RedBeatScheduler",
-        redbeat_redis_url=redis_url,
-        redbeat_redis_options={},  # set: RedBeat would otherwise fall back to broker_transport_options
+        # the password travels as an option, not in the URL: a worker answers `inspect conf` (Flower asks
+        # for it) with its settings through Redis, and Celery masks `password` keys and broker_url only
+        redbeat_redis_url=url,
+        redbeat_redis_options=options,  # set: RedBeat would otherwise fall back to broker_transport_options
         redbeat_key_prefix=KEY_PREFIX,
         beat_max_interval=10,  # beat re-reads Redis at least this often: a changed entry counts within 10 s
         # a scheduled trigger's priority (HIGH 0 / NORMAL 3 / LOW 6; lower first on Redis) goes to every task
