@@ -24,8 +24,9 @@ class Queues(str, Enum):
 UNACKED_MUTEX_EXPIRE = 30
 
 
-def make_app() -> Celery:
-    app = Celery("nexus_sync", include=["tasks.sync", "tasks.schedule", "tasks.notify"])
+def make_app(set_as_current: bool = True) -> Celery:
+    """The Celery app from the settings (tests build spare ones with set_as_current=False)."""
+    app = Celery("nexus_sync", include=["tasks.sync", "tasks.schedule", "tasks.notify"], set_as_current=set_as_current)
     try:
         settings = get_settings()
         broker = settings.redis

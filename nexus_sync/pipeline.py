@@ -245,8 +245,11 @@ def _usable_cursor(conn: sa.Connection, row: catalog.ConnectorRow, saved: str | 
 def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str | None) -> dict[str, Any] | None:
     """Fetch one vendor page and stage it; returns the next page's state (None after the last)."""
     ctx = load(sync_hid)
-    page = ctx.connector.instance().fetch_page(state, since)
+    connector = ctx.connector.instance()
+    page = connector.fetch_page(state, since)
     raw = {"records": page.records, "fetched_at": iso(utcnow())}
+    if page.cursor is not None:  # the listing's own cursor (a Graph delta link), saved as this batch's cursor
+        raw["cursor"] = connector.canonical_cursor(page.cursor)
     blob = orjson.dumps(raw)
     if sanitize.page_has_nul(blob):
         raw["nuls_replaced"] = sanitize.replace_nuls(page.records)
@@ -300,7 +303,7 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
     raw = _staged(sync_hid, batch_no, "raw")
     page = _normalize_page(ctx.connector.instance(), ctx.connector.type, raw["records"])
     records = list(page.by_sid.values())
-    cursors = [r[2] for r in records if r[2]]
+    cursors = [r[2] for r in records if r[2]] + ([raw["cursor"]] if raw.get("cursor") else [])
     staging.put_batch(sync_hid, batch_no, {
         "rows": b"\n".join(r[3] for r in records),
         "norm": {"v": 3, "kind": page.kind, "sid": list(page.by_sid), "h": [r[0] for r in records],

@@ -11,7 +11,7 @@ import responses
 
 from nexus_sync.errors import (Action, AuthError, ConfigError, HTTP_RULES, RateLimited, StagedBatchMissing,
                                TransientError, VendorDataError, rule_for_exception, rule_for_status)
-from nexus_sync.http import HttpClient, wait_from_headers
+from nexus_sync.http import BodyThrottle, HttpClient, wait_from_headers
 from tasks.base import RATE_LIMIT_MAX_RETRIES, decide
 
 URL = "https://vendor.test/api/items"
@@ -154,3 +154,78 @@ def test_every_task_has_soft_and_hard_time_limits():
     from nexus_sync.celery_app import app
 
     assert (app.conf.task_soft_time_limit, app.conf.task_time_limit) == (900, 960)
+
+
+# ---------------------------------------------------------------- a throttle inside a 2xx body (Fidelity #12)
+GRAPHQL_THROTTLE = BodyThrottle("errors.0.extensions.code", ("RATE_LIMIT_EXCEEDED",), "errors.0.extensions.retryAfter")
+
+
+def _throttle_body(**extensions):
+    return {"data": None, "errors": [{"message": "Rate limit exceeded",
+                                      "extensions": {"code": "RATE_LIMIT_EXCEEDED", **extensions}}]}
+
+
+def throttled_client(sleeps, throttle=GRAPHQL_THROTTLE):
+    c = client(sleeps)
+    c.throttle = throttle
+    return c
+
+
+@responses.activate
+def test_a_declared_throttle_inside_a_200_waits_the_wait_its_body_names():
+    responses.add(responses.POST, URL, json=_throttle_body(retryAfter=3))
+    responses.add(responses.POST, URL, json={"data": {"items": []}})
+    sleeps: list[float] = []
+    assert throttled_client(sleeps).request("POST", URL).json() == {"data": {"items": []}}
+    assert sleeps == [3.0] and len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_throttle_wait_in_milliseconds_is_converted():
+    responses.add(responses.POST, URL, json=_throttle_body(retryAfter=2500))
+    responses.add(responses.POST, URL, json={})
+    sleeps: list[float] = []
+    throttled_client(sleeps, BodyThrottle(GRAPHQL_THROTTLE.code_path, GRAPHQL_THROTTLE.codes,
+                                          GRAPHQL_THROTTLE.wait_path, unit=0.001)).request("POST", URL)
+    assert sleeps == [2.5]
+
+
+@responses.activate
+def test_a_throttle_without_a_readable_wait_backs_off_like_a_bare_429():
+    responses.add(responses.POST, URL, json=_throttle_body(retryAfter="soon"))
+    responses.add(responses.POST, URL, json=_throttle_body())
+    responses.add(responses.POST, URL, json={})
+    sleeps: list[float] = []
+    throttled_client(sleeps).request("POST", URL)
+    assert sleeps == [1.0, 2.0] and len(responses.calls) == 3  # 2 ** tries, as a 429 without headers
+
+
+@responses.activate
+def test_the_throttle_code_elsewhere_in_a_success_is_data():
+    body = {"data": {"issues": [{"title": "RATE_LIMIT_EXCEEDED seen in the logs"}]}}
+    responses.add(responses.POST, URL, json=body)
+    sleeps: list[float] = []
+    assert throttled_client(sleeps).request("POST", URL).json() == body
+    assert sleeps == [] and len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_long_throttle_wait_becomes_the_tasks_countdown():
+    responses.add(responses.POST, URL, json=_throttle_body(retryAfter=90))
+    with pytest.raises(RateLimited) as err:
+        throttled_client([]).request("POST", URL)
+    assert err.value.wait_seconds == 90 and "RATE_LIMIT_EXCEEDED" in str(err.value)
+    assert "Rate limit exceeded" not in str(err.value)  # the code, never the body's text
+    countdown, _ = decide(err.value, retries=0)
+    assert countdown == 90
+
+
+def test_throttle_codes_need_the_error_code_path_they_are_read_at():
+    from connectors.declarative import BrokenDeclaration, Declaration, GraphQLPaging, HeaderAuth, Request, declare
+
+    decl = Declaration(type="throttled", title="t", category="siem", kind="event",
+                       auth=HeaderAuth(template="Bearer {token}"), request=Request(method="POST", path="/graphql"),
+                       paging=GraphQLPaging(query="query { x }", connection="data.x"), id_field="id",
+                       throttle_codes=("RATE_LIMIT_EXCEEDED",), throttle_wait="errors.0.extensions.retryAfter")
+    with pytest.raises(BrokenDeclaration, match="error_code"):
+        declare(decl, lambda raw: raw)
