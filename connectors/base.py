@@ -43,6 +43,9 @@ class Page:
     records: list[dict[str, Any]]
     next: dict[str, Any] | None  # JSON state of the next page; None on the last page
     total: int | None = None
+    # the listing's own cursor where the vendor gives one for the whole listing, not per record (a Graph delta
+    # link): canonical `token` text (connectors.cursors.stamp), saved like a record cursor when the sync ends
+    cursor: str | None = None
 
 
 @dataclass
@@ -76,7 +79,7 @@ class Connector:
     paging: ClassVar[str]
     id_field: ClassVar[str]
     cursor_field: ClassVar[str | None] = None
-    cursor_format: ClassVar[str] = "iso"  # iso | epoch_s | epoch_ms | int (connectors.cursors)
+    cursor_format: ClassVar[str] = "iso"  # iso | epoch_s | epoch_ms | int | token (connectors.cursors)
     # dotted paths of the vendor record left out of the change decision (models.content_hash): heartbeats
     volatile_fields: ClassVar[tuple[str, ...]] = ()
     rate_limit_per_minute: ClassVar[int | None] = None
@@ -121,7 +124,7 @@ class Connector:
     def saved_cursor(self, since: str | None) -> str | None:
         """The saved cursor re-parsed before any use: ConfigError, naming the connector, for one that does
         not parse (a full sync is needed); an older, non-canonical but valid one comes back canonical."""
-        if since is None or not self.cursor_field:
+        if since is None or not (self.cursor_field or self.cursor_format == "token"):
             return since
         try:
             return cursors.canonical(since, self.cursor_format)

@@ -6,6 +6,9 @@ Canonical text per declared `cursor_format`:
   epoch_s   epoch seconds, digits only
   epoch_ms  epoch milliseconds, digits only
   int       a non-negative integer, digits only
+  token     `<iso> <token>`: an opaque cursor the vendor gives for a whole listing (a Graph delta link), after
+            the UTC time it was received, so saved tokens order by age; the token is 1..4096 printable ASCII
+            characters without spaces, and is never filled into a query (connectors use it as the vendor's URL)
 A value of the other kind (an epoch where ISO is declared, ISO where an epoch is) is converted, not refused:
 vendors mix them up. Anything else raises ValueError with a short message (never the whole value).
 """
@@ -18,7 +21,7 @@ from typing import Any, Literal
 
 from nexus_sync.models import utc_iso
 
-CursorFormat = Literal["iso", "epoch_s", "epoch_ms", "int"]
+CursorFormat = Literal["iso", "epoch_s", "epoch_ms", "int", "token"]
 
 MAX_TEXT = 64  # longer than any timestamp or 64-bit integer: refused before any parsing
 MS_ABOVE = 1e11  # an epoch above this is milliseconds (1e11 s is the year 5138), as utc_iso reads it
@@ -31,12 +34,21 @@ _EPOCH_TEXT = re.compile(r"[0-9]{9,19}(?:\.[0-9]{1,9})?")  # 9+ digits: not a ba
 # or escape anything (no quotes, backslashes, carets, ampersands, brackets)
 _QUERY_SAFE = re.compile(r"[0-9A-Za-z :.+-]{1,64}")
 
+_TOKEN = re.compile(r"(\S{1,64}) ([\x21-\x7e]{1,4096})")
 _LABELS = {"iso": "an ISO-8601 time", "epoch_s": "an epoch-seconds time", "epoch_ms": "an epoch-milliseconds time",
-           "int": "a non-negative integer"}
+           "int": "a non-negative integer", "token": "a received-at time and a vendor token"}
 
 
 def canonical(value: Any, fmt: str) -> str:
     """The canonical text of a vendor cursor value; ValueError when it does not parse as `fmt`."""
+    if fmt == "token":
+        whole = _TOKEN.fullmatch(value) if type(value) is str else None
+        try:
+            if whole is not None:
+                return f"{canonical(whole.group(1), 'iso')} {whole.group(2)}"
+        except ValueError:
+            pass
+        raise _bad(value, fmt)
     if fmt == "iso":
         if type(value) is str and len(value) <= MAX_TEXT and not _EPOCH_TEXT.fullmatch(value):
             try:
@@ -68,6 +80,16 @@ def canonical(value: Any, fmt: str) -> str:
 def epoch_seconds(text: str, fmt: str) -> int:
     """A canonical time cursor as whole epoch seconds, rounded down (a filter from it never skips a record)."""
     return math.floor(instant(text, fmt).timestamp())
+
+
+def stamp(token: str, at: datetime) -> str:
+    """A vendor's listing token as a canonical `token` cursor received at `at`; ValueError if it is not one."""
+    return canonical(f"{utc_iso(at)} {token}", "token")
+
+
+def token_of(text: str) -> str:
+    """The vendor's token inside a canonical `token` cursor."""
+    return text.split(" ", 1)[1]
 
 
 def query_text(text: str) -> str:

@@ -32,11 +32,11 @@ from connectors.paging import (GraphQLPaging, HookPaging, NextUrlPaging, OffsetP
                                SearchAfterPaging, TokenPaging, XmlTruncationPaging)
 from connectors.templates import Spec, fill, merge, template_fields
 from nexus_sync.errors import ConfigError, VendorDataError
-from nexus_sync.http import origin_of, parse_json, resolve_vendor_url
+from nexus_sync.http import BodyThrottle, origin_of, parse_json, resolve_vendor_url
 
 __all__ = ["AuthSpec", "BasicAuth", "BrokenDeclaration", "Declaration", "DeclaredConnector", "GraphQLPaging",
            "HeaderAuth", "HookPaging", "NextUrlPaging", "OAuth2", "OffsetPaging", "PagePaging", "PagingSpec",
-           "Request", "SearchAfterPaging", "SessionLogin", "SigV4", "TokenPaging", "XmlTruncationPaging",
+           "Pass", "Request", "SearchAfterPaging", "SessionLogin", "SigV4", "TokenPaging", "XmlTruncationPaging",
            "declare", "fill"]
 
 
@@ -50,6 +50,15 @@ class Request(Spec):
     since_body: dict[str, Any] = Field(default_factory=dict)  # merged into json_body when a cursor is known
 
 
+class Pass(Spec):
+    """A further listing after the main one, for records the vendor's default listing leaves out (Okta's
+    DEPROVISIONED users, Falcon's hidden hosts): its own request, its own paging where it pages otherwise;
+    the same records path, ids, cursor and normalize. The page state names its pass ("pass": n)."""
+
+    request: Request
+    paging: PagingSpec | None = Field(None, discriminator="kind")  # None: the declaration's paging
+
+
 class Declaration(Spec):
     type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
@@ -59,6 +68,7 @@ class Declaration(Spec):
     auth: AuthSpec = Field(discriminator="kind")
     request: Request | None = None  # None only with HookPaging
     paging: PagingSpec = Field(discriminator="kind")
+    passes: tuple[Pass, ...] = ()  # listed after the main request, in order
     records: str = ""  # dotted path of the record list in the answer ("" = the answer is the list)
     record_key: str | None = None  # each listed item wraps its record here (Relay `edges[].node`: "node")
     format: Literal["json", "xml"] = "json"
@@ -70,6 +80,12 @@ class Declaration(Spec):
     # body; errors quote these, shortened, and never the body itself
     error_code: str | None = None
     error_message: str | None = None
+    # a rate limit answered inside a 2xx body (GraphQL errors[] on HTTP 200): these codes at `error_code` mean
+    # "slow down", and the wait is the number at `throttle_wait` (dotted path), in `throttle_wait_unit`;
+    # waited out like a 429's Retry-After, never failing the page (nexus_sync.http.BodyThrottle)
+    throttle_codes: tuple[str, ...] = ()
+    throttle_wait: str | None = None
+    throttle_wait_unit: Literal["s", "ms"] = "s"
     # heartbeat paths of the vendor record (a check-in time): a change there alone is not a change of the record
     volatile: tuple[str, ...] = ()
     rate_limit_per_minute: int | None = None
@@ -94,6 +110,9 @@ class DeclaredConnector(Connector):
         # vendor's declared code and message only
         self.http.origin = origin_of(self.config.root)
         self.http.error_paths = (self.decl.error_code, self.decl.error_message)
+        if self.decl.throttle_codes and self.decl.error_code:
+            self.http.throttle = BodyThrottle(self.decl.error_code, self.decl.throttle_codes, self.decl.throttle_wait,
+                                              0.001 if self.decl.throttle_wait_unit == "ms" else 1.0)
         self.auth_ = self.decl.auth.runtime(ctx.secrets, self.config, self.http, self.template_context())
 
     def template_context(self, since: str | None = None) -> dict[str, Any]:
@@ -106,6 +125,14 @@ class DeclaredConnector(Connector):
         port; ForeignOriginError naming this connector and the foreign origin otherwise."""
         return resolve_vendor_url(self.config.root + "/", urljoin(page_url or self.config.root + "/", url),
                                   self.ctx.name)
+
+    def saved_cursor(self, since: str | None) -> str | None:
+        """As Connector.saved_cursor; a saved `token` cursor is the vendor's URL and must also be on base_url's
+        origin (ForeignOriginError, a ConfigError: the pipeline then clears it and runs a full sync)."""
+        since = super().saved_cursor(since)
+        if since is not None and self.cursor_format == "token":
+            self.vendor_url(cursors.token_of(since))
+        return since
 
     def since_text(self, since: str) -> str:
         """`{since}` for templates: the checked cursor in the declared `since_format`, query-safe."""
@@ -129,7 +156,10 @@ class DeclaredConnector(Connector):
     def fetch_declared(self, state: dict[str, Any] | None, since: str | None) -> Page:
         d, size = self.decl, self.config.page_size
         ctx = self.template_context(self.since_text(since) if since else None)
-        r = d.request
+        which = (state or {}).get("pass", 0)  # 0: the main request, n: passes[n - 1]
+        r, paging = (d.request, d.paging) if not which else (d.passes[which - 1].request,
+                                                              d.passes[which - 1].paging or d.paging)
+        state = {k: v for k, v in (state or {}).items() if k != "pass"} or None  # the paging's own state
         req: dict[str, Any] = {"method": r.method, "url": self.config.root + fill(r.path, ctx),
                                "params": fill(r.params, ctx), "json": fill(r.json_body, ctx),
                                "headers": fill(r.headers, ctx)}
@@ -137,10 +167,10 @@ class DeclaredConnector(Connector):
             req["params"] = {**req["params"], **fill(r.since_params, ctx)}
             if r.since_body:
                 req["json"] = merge(req["json"] or {}, fill(r.since_body, ctx))
-        req = d.paging.apply(req, state, size) if state else d.paging.first(req, size)
-        if isinstance(d.paging, SearchAfterPaging) and not state:
+        req = paging.apply(req, state, size) if state else paging.first(req, size)
+        if isinstance(paging, SearchAfterPaging) and not state:
             state = {"pit": self._open_pit(ctx), "after": None}
-            req = d.paging.apply(req, state, size)
+            req = paging.apply(req, state, size)
         resp = self.send(req)
         body = self.decode(resp)
         records = _dig(body, d.records, required=False) if d.records else body
@@ -153,7 +183,10 @@ class DeclaredConnector(Connector):
         if d.record_key:
             records = [item[d.record_key] for item in records]
         on_origin = lambda url: self.vendor_url(url, resp.url)  # noqa: E731 - relative to this page
-        return Page(records, d.paging.next(state, resp, body, records, size, on_origin))
+        nxt = paging.next(state, resp, body, records, size, on_origin)
+        if nxt is None:  # this listing is done: the next pass, if any, starts at its first page
+            return Page(records, {"pass": which + 1} if which < len(d.passes) else None)
+        return Page(records, {**nxt, "pass": which} if which else nxt)
 
     def send(self, req: dict[str, Any]) -> requests.Response:
         kwargs: dict[str, Any] = {"params": req.get("params") or None, "headers": req.get("headers") or {}}
@@ -222,6 +255,7 @@ def _check(decl: Declaration, hooks: Any, hook_fields: tuple[str, ...]) -> None:
     # a GraphQL query is full of braces but is not a template: its inputs travel as variables
     paging_templates = decl.paging.model_dump(exclude={"query"} if isinstance(decl.paging, GraphQLPaging) else None)
     used = template_fields(decl.request) | template_fields(paging_templates) | set(hook_fields)
+    used |= template_fields([p.request for p in decl.passes]) | template_fields([p.paging for p in decl.passes])
     if isinstance(decl.auth, OAuth2):
         used |= template_fields(decl.auth.token_url)
     if isinstance(decl.auth, SigV4):
@@ -232,8 +266,15 @@ def _check(decl: Declaration, hooks: Any, hook_fields: tuple[str, ...]) -> None:
     unused = set(decl.config_fields) - used
     if unused:
         raise BrokenDeclaration(f"{decl.type}: declared config field(s) {sorted(unused)} are never used")
-    if decl.request and decl.request.since_params | decl.request.since_body and not decl.cursor_field:
-        raise BrokenDeclaration(f"{decl.type}: since_params/since_body need a cursor_field")
+    for r in (decl.request, *(p.request for p in decl.passes)):
+        if r and r.since_params | r.since_body and not decl.cursor_field:
+            raise BrokenDeclaration(f"{decl.type}: since_params/since_body need a cursor_field")
+    if decl.cursor_format == "token" and (decl.cursor_field or decl.since_format):
+        raise BrokenDeclaration(f"{decl.type}: a token cursor is the listing's (Page.cursor), never a record "
+                                "field or a query value: no cursor_field, no since_format")
+    if (decl.throttle_codes or decl.throttle_wait) and not (decl.throttle_codes and decl.error_code):
+        raise BrokenDeclaration(f"{decl.type}: throttle_codes name codes at error_code; declare both "
+                                "(and throttle_wait only with them)")
     if decl.since_format is not None and decl.cursor_format == "int":
         raise BrokenDeclaration(f"{decl.type}: since_format needs a time cursor_format, not 'int'")
 

@@ -178,10 +178,15 @@ class GraphQLPaging(_Paging):
 
 
 class SearchAfterPaging(_Paging):
-    """Elasticsearch/OpenSearch: a point in time, sorted search, `search_after` = last hit's sort."""
+    """Elasticsearch/OpenSearch: a point in time, sorted search, `search_after` = last hit's sort.
+
+    The PIT is the listing's state on the cluster (it pins segments until its keep_alive runs out): `open`
+    makes page 1's state, `close` sends `DELETE /_pit`, after the last page and when fetching fails for good
+    (connectors/elastic: its fetch_page hook and Connector.release)."""
 
     kind: Literal["search_after"] = "search_after"
     pit_path: str  # e.g. "/{index}/_pit"
+    close_path: str = "/_pit"
     keep_alive: str = "1m"
     sort: list[dict[str, Any]]
 
@@ -197,10 +202,23 @@ class SearchAfterPaging(_Paging):
         return req
 
     def next(self, state, resp, body, records, size, vendor_url):
-        pit = body.get("pit_id") or (state or {}).get("pit")
+        pit = body.get("pit_id") or (state or {}).get("pit")  # always the newest id the cluster gave
         if not records or len(records) < size:
             return None
         return {"pit": pit, "after": records[-1]["sort"]}
+
+    def open(self, conn: Any) -> dict[str, Any]:
+        """Page 1's state: a new point in time over the declared index."""
+        answer = conn.request_json("POST", conn.url(self.pit_path), params={"keep_alive": self.keep_alive})
+        if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
+            raise VendorDataError(f"{conn.decl.type}: the point-in-time answer has no id")
+        return {"pit": answer["id"], "after": None}
+
+    def close(self, conn: Any, state: dict[str, Any] | None) -> None:
+        """Close the state's point in time (a state without one has nothing to close)."""
+        pit = (state or {}).get("pit")
+        if isinstance(pit, str) and pit:
+            conn.request_json("DELETE", conn.url(self.close_path), json={"id": pit})
 
 
 class XmlTruncationPaging(_Paging):

@@ -1,13 +1,16 @@
 """The one HTTP client of the connectors: origin, deadline and size bounds, status → failure class, vendor
-rate-limit dialects, and error text from declared fields only (never a raw vendor body)."""
+rate-limit dialects (headers, or a declared throttle inside a 2xx body), and error text from declared fields
+only (never a raw vendor body)."""
 from __future__ import annotations
 
 import base64
 import binascii
 import email.utils
 import logging
+import math
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any, Callable
@@ -22,7 +25,7 @@ from nexus_sync.errors import (Action, AuthError, ConfigError, RateLimited, Rule
 from nexus_sync.origin import check_origin, origin_of, resolve_vendor_url
 from nexus_sync.transport import MB, Limits, exchange, new_session, path_of
 
-__all__ = ["HttpClient", "origin_of", "post_credentials", "resolve_vendor_url", "wait_from_headers"]
+__all__ = ["BodyThrottle", "HttpClient", "origin_of", "post_credentials", "resolve_vendor_url", "wait_from_headers"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,35 @@ def wait_from_headers(headers: Any, now: float | None = None) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class BodyThrottle:
+    """A rate limit the vendor answers inside a 2xx body (a GraphQL `errors[]` entry): the code at `code_path`
+    is one of `codes`, and the wait it names is the number at `wait_path`, `unit` seconds each (0.001 = ms).
+    Waited out like a 429's Retry-After (DESIGN §3: never drop the page)."""
+
+    code_path: str
+    codes: tuple[str, ...]
+    wait_path: str | None = None
+    unit: float = 1.0
+
+    def match(self, content: bytes) -> tuple[bool, float | None]:
+        """(throttled, the wait in seconds it names, None if none readable)."""
+        if not any(code.encode() in content for code in self.codes):  # the cheap test: most answers are data
+            return False, None
+        try:
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return False, None
+        if dig(body, self.code_path) not in self.codes:
+            return False, None
+        value = dig(body, self.wait_path)
+        try:
+            wait = float(value) * self.unit if value is not None and not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            wait = None
+        return True, wait if wait is not None and math.isfinite(wait) and wait >= 0 else None
+
+
 def _settings_default(name: str, fallback: float) -> float:
     from nexus_sync.config import ConfigError as SettingsError, get_settings
 
@@ -80,6 +112,7 @@ class HttpClient:
         self.label = "?"  # the connector, in metrics and messages
         self.origin: str | None = None  # scheme://host:port every request must stay on (origin_of(base_url))
         self.error_paths: tuple[str | None, str | None] | None = None  # default of request(error_paths=)
+        self.throttle: BodyThrottle | None = None  # the vendor's rate limit inside a 2xx body, if it has one
         self.bucket: Any = None  # nexus_sync.ratelimit.TokenBucket shared by every worker of the connector
         self.endpoint_buckets: list[tuple[str, Any]] = []  # (path prefix, bucket) where a vendor limits per endpoint
 
@@ -95,7 +128,9 @@ class HttpClient:
         auth: object with .apply(headers) and .refresh() (see connectors.auth).
         rate_limit_statuses / errors: the vendor's extensions of the table (Qualys answers 409).
         error_paths: dotted paths (list indexes allowed: "errors.0.message") of the vendor's error code and
-        message in a JSON error body; without them an error says the status and its standard phrase only."""
+        message in a JSON error body; without them an error says the status and its standard phrase only.
+        A success whose body is the vendor's throttle (`self.throttle`, declared) is a rate limit like a 429,
+        waited as long as its body says."""
         if self.origin is not None:
             check_origin(url, self.origin, self.label)
         overrides = {s: Rule(Action.WAIT, "rate_limited") for s in rate_limit_statuses if s != 429}
@@ -110,16 +145,21 @@ class HttpClient:
                 remember_credential_headers(base_headers, headers)
             resp = exchange(self.session, method, url, self.limits(), headers=headers, **kwargs)
             rule = rule_for_status(resp.status_code, overrides)
-            if rule is None:
-                return resp
+            in_body, body_wait = False, None
+            if rule is None:  # a success, unless the vendor says "slow down" inside it (GraphQL errors[])
+                in_body, body_wait = self.throttle.match(resp.content) if self.throttle else (False, None)
+                if not in_body:
+                    return resp
+                rule = Rule(Action.WAIT, "rate_limited")
             if rule.action is Action.WAIT:
-                wait = wait_from_headers(resp.headers)
+                wait = body_wait if body_wait is not None else wait_from_headers(resp.headers)
                 wait = max(MIN_WAIT, 2.0 ** limited if wait is None else wait)
                 limited += 1
                 if wait <= INLINE_WAIT_MAX and limited <= INLINE_RATE_LIMIT_TRIES:
                     self._wait(url, wait)
                     continue
-                raise rule.error(f"{method} {path_of(url)}: {error_text(resp, None)} rate limited", wait)
+                code = (self.throttle.code_path, None) if in_body and self.throttle else None
+                raise rule.error(f"{method} {path_of(url)}: {error_text(resp, code)} rate limited", wait)
             if rule.action is Action.REFRESH and auth is not None and not refreshed:
                 refreshed = True
                 auth.refresh()

@@ -1,10 +1,11 @@
-"""CrowdStrike Falcon hosts: OAuth2 client credentials, scroll ids + entity details (vendor-apis.md §1)."""
+"""CrowdStrike Falcon hosts: OAuth2 client credentials, scroll ids + entity details (vendor-apis.md §1); hidden
+hosts from their own id query."""
 from __future__ import annotations
 
 from typing import Any
 
 from connectors.crowdstrike import hooks
-from connectors.declarative import Declaration, OAuth2, Request, TokenPaging, declare
+from connectors.declarative import Declaration, OAuth2, OffsetPaging, Pass, Request, TokenPaging, declare
 from nexus_sync.models import utc_iso
 
 DECLARATION = Declaration(
@@ -15,6 +16,11 @@ DECLARATION = Declaration(
                     since_params={"filter": "modified_timestamp:>'{since}'"}),
     paging=TokenPaging(token="meta.pagination.offset", param="offset", size_param="limit",
                        total="meta.pagination.total"),
+    # a hidden host (`hide_host`: deleted in the console) leaves both host queries; the hidden-hosts query
+    # (offset/limit, falconpy QueryHiddenDevices) lists them, so their rows say "hidden" instead of going stale
+    passes=(Pass(request=Request(path="/devices/queries/devices-hidden/v1", params={"sort": "device_id.asc"},
+                                 since_params={"filter": "modified_timestamp:>'{since}'"}),
+                 paging=OffsetPaging(total="meta.pagination.total")),),
     records="resources", id_field="device_id", cursor_field="modified_timestamp",
     volatile=("last_seen", "agent_local_time"),  # heartbeats: a change there alone is not a change
     error_code="errors.0.code", error_message="errors.0.message",
@@ -34,7 +40,7 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         "type": raw.get("product_type_desc"),
         "ips": [ip for ip in ips if ip],
         "macs": [raw["mac_address"]] if raw.get("mac_address") else [],
-        "state": raw.get("status"),
+        "state": "hidden" if raw.get("host_hidden_status") == "hidden" else raw.get("status"),
         "domain": raw.get("machine_domain"),
         "serial_number": raw.get("serial_number"),
         "agent_version": raw.get("agent_version"),

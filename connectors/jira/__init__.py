@@ -8,7 +8,7 @@ from typing import Any
 
 from connectors.declarative import BasicAuth, Declaration, Request, TokenPaging, declare
 from connectors.jira import hooks
-from nexus_sync.models import utc_iso
+from nexus_sync.models import severity, utc_iso
 
 FIELDS = "summary,status,priority,issuetype,project,labels,assignee,created,updated"
 DECLARATION = Declaration(
@@ -24,15 +24,29 @@ DECLARATION = Declaration(
 )
 
 PRIORITY = {"highest": "critical", "high": "high", "medium": "medium", "low": "low", "lowest": "info"}
+# Classic-scheme names (Blocker, Critical, Major, Minor, Trivial) are severity aliases in nexus_sync.models.
+# A site may define its own priorities ("P1", "Showstopper"); an issue names its priority but not its rank,
+# so an unknown name, like a missing priority, is rated medium: Jira's default priority, the middle of our
+# scale. raw_data keeps the name Jira sent.
+PRIORITY_FALLBACK = "medium"
+
+
+def priority_severity(priority: Any) -> str:
+    name = str((priority or {}).get("name") or "").strip().lower() if isinstance(priority, dict) else ""
+    if not name:
+        return PRIORITY_FALLBACK
+    try:
+        return severity(PRIORITY.get(name, name))
+    except ValueError:
+        return PRIORITY_FALLBACK
 
 
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     f = raw["fields"]
-    priority = ((f.get("priority") or {}).get("name") or "Medium").lower()  # Medium: Jira's default
     return {
         "uid": raw["id"],
         "title": f"{raw['key']}: {f['summary']}",
-        "severity": PRIORITY.get(priority, priority),
+        "severity": priority_severity(f.get("priority")),
         "time": utc_iso(f["created"]),
         "status": (f.get("status") or {}).get("name"),
         "tags": list(f.get("labels") or []),

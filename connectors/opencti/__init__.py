@@ -2,6 +2,11 @@
 
 Threat indicators are not one of our five kinds; they are stored as `event` (OCSF Detection Finding):
 title = name (or the pattern), severity from x_opencti_score (else confidence), time = created_at.
+
+A score decay (a lower x_opencti_score, updated_at moved) is a change even inside one severity band: the change
+decision covers the vendor record. No field is a heartbeat (updated_at moves only with a change): `volatile`
+stays empty. Rate limits are unconfirmed in the facts and no throttle inside a 200 is known: a 429 with
+Retry-After is the error table's, and no `throttle_codes` are declared.
 """
 from __future__ import annotations
 

@@ -1,6 +1,13 @@
 """Rapid7 InsightVM assets (console API v3): HTTP Basic, 0-based page + size until page.totalPages (vendor-apis.md §9).
 
-GET /api/3/assets has no modification filter (only POST /assets/search does), so every sync is full.
+Every sync is full: GET /api/3/assets has no filter, and the facts name POST /api/3/assets/search but no
+modification-time criterion for it (an asset has no modification time at all; a scan date would miss changes
+no scan makes). A rescan still lands: the change decision covers the vendor record (riskScore, vulnerability
+counts, history), so a full sync stores every change and counts the rest UNCHANGED. No field is a heartbeat
+(`history` is the scan log, and a new scan is news): `volatile` stays empty.
+
+An address the console reached across a router, or an IPv6 one, has no MAC: its `mac` is absent and the
+list field drops the None (models._list_of_values); its IP still counts.
 """
 from __future__ import annotations
 

@@ -13,13 +13,33 @@ DECLARATION = Declaration(
     request=Request(method="POST", path="/findings", json_body={},
                     since_body={"Filters": {"UpdatedAt": [{"Start": "{since}"}]}}),
     paging=TokenPaging(token="NextToken", param="NextToken", where="body", size_param="MaxResults"),
+    # a finding is unique by Id together with ProductArn (§10): source_id below keys rows by both
     records="Findings", id_field="Id", cursor_field="UpdatedAt",
-    volatile=("LastObservedAt",),  # heartbeats: a change there alone is not a change
+    # heartbeats: when the provider last observed the resource, when Security Hub last received the finding
+    volatile=("LastObservedAt", "ProcessedAt"),
     error_code="Code", error_message="Message",
     rate_limit_per_minute=180,  # GetFindings: 3 req/s
     page_size=100, max_page_size=100,
     config_fields={"region": ...},
 )
+
+
+WORKFLOW = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
+
+
+def status(raw: dict[str, Any]) -> str | None:
+    """ARCHIVED when the finding is (its resource was deleted, or its product archived it), whatever its
+    workflow said; else Workflow.Status, an unknown value as UNKNOWN (raw_data keeps it), None without one."""
+    if raw.get("RecordState") == "ARCHIVED":
+        return "ARCHIVED"
+    workflow = raw.get("Workflow")
+    value = workflow.get("Status") if isinstance(workflow, dict) else None
+    return None if value is None else value if value in WORKFLOW else "UNKNOWN"
+
+
+def finding_key(raw: dict[str, Any]) -> str:
+    """Id|ProductArn: an Id is unique only within its product (§10: `Id` together with `ProductArn`)."""
+    return f"{raw['Id']}|{raw['ProductArn']}"
 
 
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
@@ -33,10 +53,17 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         "title": raw["Title"],
         "severity": raw["Severity"]["Label"],
         "cvss": cvss,
-        "status": (raw.get("Workflow") or {}).get("Status"),
+        "status": status(raw),
         "first_seen_time": utc_iso(raw.get("FirstObservedAt") or raw["CreatedAt"]),
         "last_seen_time": utc_iso(raw.get("LastObservedAt") or raw["UpdatedAt"]),
     }
 
 
-CONNECTOR = declare(DECLARATION, normalize)
+class SecurityHubFindings(declare(DECLARATION, normalize)):  # type: ignore[misc]
+    """The declared connector, its rows keyed by finding_key."""
+
+    def source_id(self, raw: dict[str, Any]) -> str:
+        return finding_key(raw)
+
+
+CONNECTOR = SecurityHubFindings

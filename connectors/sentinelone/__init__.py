@@ -9,7 +9,11 @@ from nexus_sync.models import utc_iso
 DECLARATION = Declaration(
     type="sentinelone", title="SentinelOne agents", category="edr", kind="asset", stream="agents",
     auth=HeaderAuth(template="ApiToken {token}"),
-    request=Request(path="/web/api/v2.1/agents", params={"sortBy": "id", "sortOrder": "asc"},
+    # without isDecommissioned the list leaves decommissioned agents out (their rows would stay "connected");
+    # asking for both states (and both install states, whose default is unconfirmed) lists every agent once
+    request=Request(path="/web/api/v2.1/agents", params={"sortBy": "id", "sortOrder": "asc",
+                                                         "isDecommissioned": "true,false",
+                                                         "isUninstalled": "true,false"},
                     since_params={"updatedAt__gt": "{since}"}),
     paging=TokenPaging(token="pagination.nextCursor", param="cursor", size_param="limit"),
     records="data", id_field="id", cursor_field="updatedAt",
@@ -32,7 +36,7 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         "type": raw.get("machineType"),
         "ips": [ip for ip in ips if ip],
         "macs": [nic["physical"] for nic in nics if nic.get("physical")],
-        "state": raw.get("networkStatus"),
+        "state": _state(raw),
         "domain": raw.get("domain"),
         "serial_number": raw.get("serialNumber"),
         "agent_version": raw.get("agentVersion"),
@@ -41,6 +45,14 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         "last_seen_time": utc_iso(raw.get("lastActiveDate")),
         "modified_time": utc_iso(raw.get("updatedAt")),
     }
+
+
+def _state(raw: dict[str, Any]) -> str | None:
+    if raw.get("isDecommissioned"):
+        return "decommissioned"
+    if raw.get("isUninstalled"):
+        return "uninstalled"
+    return raw.get("networkStatus")
 
 
 CONNECTOR = declare(DECLARATION, normalize)

@@ -12,7 +12,8 @@ DECLARATION = Declaration(
     stream="vulns", auth=HeaderAuth(header="X-ApiKeys", template="accessKey={access_key};secretKey={secret_key}"),
     paging=HookPaging(style="async export + chunks"),  # page_size = num_assets per chunk
     id_field="finding_id", cursor_field="last_found", page_size=500, max_page_size=5000,
-    volatile=("last_found",),  # heartbeats: a change there alone is not a change
+    # heartbeats of every rescan: when last found, when indexed, which scan saw it (its uuid and times)
+    volatile=("last_found", "indexed", "scan"),
     error_code="error", error_message="message",  # {"statusCode", "error", "message"}
 )
 

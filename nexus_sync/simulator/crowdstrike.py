@@ -8,6 +8,9 @@ Served under ``/crowdstrike``:
   capped at 10,000 (beyond → 400: use the scroll endpoint), FQL ``filter``, ``sort``.
 * ``GET /devices/queries/devices-scroll/v1`` opaque-token scroll, limit 1..10000, tokens
   die after 2 min idle.
+* Hidden hosts (``hide_host``: a host deleted from the console) are left out of both queries above;
+  ``GET /devices/queries/devices-hidden/v1`` (offset/limit 1..5000, filter, sort, the same 10,000 window)
+  lists only them. Their details carry ``"host_hidden_status": "hidden"``.
 * ``POST /devices/entities/devices/v2`` ``{"ids": [...]}`` (≤ 5000) and
   ``GET /devices/entities/devices/v2?ids=..`` (≤ 100; v1 GET too) → host objects.
 
@@ -30,7 +33,7 @@ from typing import Any, Callable
 from nexus_sync.simulator import data
 from nexus_sync.simulator.server import BadRequest, Request, Response, VendorSim, json_response, register, route
 
-QUERY_MAX_LIMIT = 5000
+QUERY_MAX_LIMIT = 5000  # the plain and the hidden-hosts id queries alike
 QUERY_WINDOW = 10_000  # offset + limit must stay within this (the "about 10k" ceiling)
 SCROLL_MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
@@ -71,7 +74,7 @@ class CrowdStrikeSim(VendorSim):
         self.tokens: dict[str, _Token] = {}
         self.scrolls: dict[str, _Scroll] = {}
         self.scroll_tokens: dict[str, tuple[str, int]] = {}  # token → (scroll id, position)
-        self._select_cache: dict[tuple[str, str, int], list[str]] = {}
+        self._select_cache: dict[tuple[str, str, int, bool], list[str]] = {}
         self._state_lock = threading.Lock()
         super().__init__(sim)
 
@@ -219,10 +222,11 @@ class CrowdStrikeSim(VendorSim):
 
         return pred
 
-    def select(self, fql: str, sort: str) -> list[str]:
-        """Matching ids in stable order (or ``sort`` order); cached per data version."""
+    def select(self, fql: str, sort: str, hidden: bool = False) -> list[str]:
+        """Matching ids of visible (or only hidden) hosts in stable order (or ``sort`` order); cached per
+        data version."""
         fql, sort = (fql or "").strip(), (sort or "").strip()
-        key = (fql, sort, self.version)
+        key = (fql, sort, self.version, hidden)
         hit = self._select_cache.get(key)
         if hit is not None:
             return hit
@@ -230,11 +234,9 @@ class CrowdStrikeSim(VendorSim):
             order = list(self.order)
             records = dict(self.records)
             version = self.version
-        if fql:
-            pred = self._predicate(fql)
-            ids = [rid for rid in order if pred(records[rid])]
-        else:
-            ids = order
+        pred = self._predicate(fql) if fql else None
+        ids = [rid for rid in order if (records[rid].get("host_hidden_status") == "hidden") == hidden
+               and (pred is None or pred(records[rid]))]
         if sort:
             m = _SORT.match(sort)
             if not m or (records and m["field"] not in next(iter(records.values()))):
@@ -243,8 +245,26 @@ class CrowdStrikeSim(VendorSim):
             ids = sorted(ids, key=lambda rid: str(records[rid].get(fld) or ""), reverse=desc)  # stable
         if len(self._select_cache) > 16:
             self._select_cache = {}
-        self._select_cache[(fql, sort, version)] = ids
+        self._select_cache[(fql, sort, version, hidden)] = ids
         return ids
+
+    # ---- vendor events -------------------------------------------------------------
+
+    def hide_hosts(self, count: int) -> list[str]:
+        """`hide_host` on `count` visible hosts (deterministic per seed and round): out of the host queries,
+        into the hidden-hosts query, `host_hidden_status` "hidden" and modified_timestamp now."""
+        with self.lock:
+            self.round += 1
+            rng = data.vendor_rng(self.seed, self.name, "hide", self.round)
+            visible = [rid for rid in self.order if self.records[rid].get("host_hidden_status") != "hidden"]
+            ids = sorted(rng.sample(visible, min(count, len(visible))), key=self.position.__getitem__)
+            ts = data.mutation_time(rng, self.round)
+            for rid in ids:
+                self.records[rid] = {**self.records[rid], "host_hidden_status": "hidden",
+                                     "modified_timestamp": data.iso_z(ts)}
+            self.version += 1
+            self.on_data_changed()
+            return ids
 
     # ---- id queries ----------------------------------------------------------------
 
@@ -263,6 +283,16 @@ class CrowdStrikeSim(VendorSim):
         # offset back until a page comes back empty. Both only terminate with this reading.
         return self.envelope(req, page, pagination={"offset": offset + len(page), "limit": limit,
                                                     "total": len(ids)})
+
+    @route("GET", "/devices/queries/devices-hidden/v1")
+    def query_hidden_devices(self, req: Request) -> Response:
+        limit = req.int_arg("limit", DEFAULT_LIMIT, 1, QUERY_MAX_LIMIT)
+        offset = req.int_arg("offset", 0, 0)
+        if offset + limit > QUERY_WINDOW:
+            raise BadRequest(f"offset + limit must be <= {QUERY_WINDOW} (got {offset} + {limit})")
+        ids = self.select(req.arg("filter", ""), req.arg("sort", ""), hidden=True)
+        page = ids[offset: offset + limit]
+        return self.envelope(req, page, pagination={"offset": offset + len(page), "limit": limit, "total": len(ids)})
 
     @route("GET", "/devices/queries/devices-scroll/v1")
     def query_devices_scroll(self, req: Request) -> Response:

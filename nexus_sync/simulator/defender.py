@@ -9,6 +9,8 @@ Served under ``/defender``:
   10000). ``$filter``: ``lastSeen``/``firstSeen`` with gt/ge/lt/le and ``eq '<text>'`` on healthStatus,
   osPlatform, computerDnsName, onboardingStatus, exposureLevel, riskScore, joined by ``and``.
 * 100 calls/min; over → 429 ``TooManyRequests`` with ``Retry-After`` (Graph/ARM practice: unconfirmed for MDE).
+* ``ipAddresses`` lists every interface address the sensor reports, the loopback pseudo-interface's
+  127.0.0.1 and ::1 (no MAC) included, on every machine.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ _PLATFORMS = [("Windows11", "23H2", 22631), ("Windows11", "22H2", 22621), ("Wind
               ("WindowsServer2022", "21H2", 20348), ("WindowsServer2019", "1809", 17763)]
 _HEALTH = ["Active"] * 8 + ["Inactive", "ImpairedCommunication", "NoSensorData"]
 _LEVELS = ["None", "Informational", "Low", "Medium", "High"]
+LOOPBACK = ({"ipAddress": "127.0.0.1", "macAddress": "", "operationalStatus": "Up"},
+            {"ipAddress": "::1", "macAddress": "", "operationalStatus": "Up"})
 
 
 def _ts7(ts: float) -> str:
@@ -60,7 +64,8 @@ def generate(seed: int, size: int) -> list[dict]:
             "machineTags": rng.sample(["finance", "vip", "kiosk", "pci"], rng.below(3)),
             "rbacGroupName": rng.pick(["Servers", "Workstations", "UnassignedGroup"]),
             "ipAddresses": [{"ipAddress": ip, "macAddress": _mac(rng), "operationalStatus": "Up"},
-                            {"ipAddress": "fe80::" + f"{rng.getrandbits(16):x}", "macAddress": "", "operationalStatus": "Up"}],
+                            {"ipAddress": "fe80::" + f"{rng.getrandbits(16):x}", "macAddress": "", "operationalStatus": "Up"},
+                            *LOOPBACK],
         })
     return out
 

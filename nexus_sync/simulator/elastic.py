@@ -7,8 +7,13 @@ Served under ``/elastic`` (an Elasticsearch node):
 * ``POST /_search`` with ``{"size", "query", "pit": {"id", "keep_alive"}, "sort", "search_after"}`` → hits
   sorted by the requested sort plus the implicit ``_shard_doc`` tie-breaker; each hit carries ``sort``;
   the answer carries ``pit_id``. Without a PIT, ``from`` + ``size`` over live data, capped at 10,000.
-  Queries: ``match_all``, ``range`` on ``@timestamp`` (gt/gte/lt/lte), ``term``, ``bool`` filter/must.
-* ``DELETE /_pit`` ``{"id"}`` closes a PIT.
+  Queries: ``match_all``, ``range`` on a date field (gt/gte/lt/lte; a document without the field does not
+  match), ``term``, ``bool`` filter/must/should (``minimum_should_match``; 1 when ``should`` stands alone).
+* ``DELETE /_pit`` ``{"id"}`` closes a PIT. ``stats()["open_pits"]`` counts the PITs open now (neither
+  closed nor past their keep_alive): what a sync leaves holding segments on the cluster.
+* Triage changes an alert in place, as Kibana's status update does: ``kibana.alert.workflow_status``,
+  ``kibana.alert.workflow_user`` and ``kibana.alert.workflow_status_updated_at`` are rewritten, ``@timestamp``
+  (the alert's creation) stays.
 * ``Authorization: ApiKey base64(id:api_key)`` required (401 ``security_exception``). Errors are
   ``{"error": {"root_cause", "type", "reason"}, "status"}``; over the limit 429
   ``es_rejected_execution_exception`` without rate-limit headers (none are documented).
@@ -79,7 +84,18 @@ class ElasticSim(VendorSim):
             src["kibana.alert.severity"] = rng.choice([s for s in RISK if s != src["kibana.alert.severity"]])
             src["kibana.alert.risk_score"] = RISK[src["kibana.alert.severity"]]
         src["kibana.alert.workflow_status_updated_at"] = data.iso_ms_z(data.mutation_time(rng, round_no))
+        src["kibana.alert.workflow_user"] = f"u_{rng.getrandbits(64):016x}_0"  # the analyst's profile uid
         return {**record, "_source": src}
+
+    def mutate(self, fraction: float) -> tuple[list[str], int]:
+        """An update writes a new Lucene document: the updated alerts take new doc ids (last), and the merge
+        that drops their old copies moves the others', so a hit's ``_shard_doc`` sort value is not stable."""
+        ids, round_no = super().mutate(fraction)
+        with self.lock:
+            moved = set(ids)
+            self.order = [rid for rid in self.order if rid not in moved] + ids
+            self.position = {rid: i for i, rid in enumerate(self.order)}
+        return ids, round_no
 
     # ---- dialect ------------------------------------------------------------------------------
 
@@ -120,6 +136,14 @@ class ElasticSim(VendorSim):
         with self._pit_lock:
             freed = self.pits.pop(str(body.get("id")), None) is not None
         return json_response(200 if freed else 404, {"succeeded": True, "num_freed": int(freed)})
+
+    def open_pits(self) -> int:
+        now = time.monotonic()
+        with self._pit_lock:
+            return sum(1 for _, keep, used in self.pits.values() if now - used <= keep)
+
+    def get_stats(self) -> dict[str, Any]:
+        return {**super().get_stats(), "open_pits": self.open_pits()}
 
     def _sorted(self) -> list[dict]:
         with self.lock:
@@ -209,7 +233,9 @@ def _query(q: dict[str, Any]) -> Any:
         return lambda src: src.get(field) == value
     if kind == "bool":
         subs = [_query(s) for part in ("filter", "must") for s in _as_list(spec.get(part))]
-        return lambda src: all(s(src) for s in subs)
+        should = [_query(s) for s in _as_list(spec.get("should"))]
+        least = int(spec.get("minimum_should_match", 0 if subs else 1)) if should else 0
+        return lambda src: all(s(src) for s in subs) and sum(1 for s in should if s(src)) >= least
     raise BadRequest(f"unknown query [{kind}]")
 
 

@@ -6,7 +6,10 @@ Served under ``/jira``:
   without it only ``id`` comes back), ``maxResults`` (default 50, capped at 100), ``nextPageToken`` →
   ``{"issues": [...], "nextPageToken": "...", "isLast": false}``; on the last page the ``nextPageToken``
   key is absent and ``isLast`` is true.
-* JQL subset: clauses joined by ``AND`` (parentheses allowed) — ``project = KEY``, ``status = "Name"``,
+* Two projects: SEC on today's priority scheme (Highest … Lowest) and, for about a fifth of the issues, OPS
+  on Jira's classic scheme (Blocker, Critical, Major, Minor, Trivial), which older sites keep.
+* JQL subset: clauses joined by ``AND`` (parentheses allowed) — ``project = KEY``, ``project in (A, B)``,
+  ``status = "Name"``,
   ``updated|created >=|>|<=|< "yyyy-MM-dd HH:mm"`` (the API user's zone: UTC here) — then
   ``ORDER BY updated|created|id|key [ASC|DESC]``. A query without a restriction is refused (400), as
   /search/jql does.
@@ -30,8 +33,12 @@ SITE = "https://nexus-sim.atlassian.net"
 MAX_RESULTS = 100
 STATUSES = ["To Do", "In Progress", "In Review", "Done"]
 PRIORITIES = ["Highest", "High", "Medium", "Low", "Lowest"]
+CLASSIC_PRIORITIES = ["Blocker", "Critical", "Major", "Minor", "Trivial"]  # Jira's classic priority scheme
+SCHEMES = {"SEC": PRIORITIES, "OPS": CLASSIC_PRIORITIES}  # project key → its priority scheme
+CLASSIC_SHARE = 0.2
 LABELS = ["vuln", "phishing", "malware", "access", "audit", "cloud"]
-_CLAUSE = re.compile(r'^(?P<field>\w+)\s*(?P<op>>=|<=|=|>|<)\s*"?(?P<value>[^"]*)"?$')
+_CLAUSE = re.compile(r'^(?P<field>\w+)\s*(?P<op>>=|<=|=|>|<|\bin\b)\s*"?(?P<value>[^"]*)"?$')
+_IN_LIST = re.compile(r"\bin\s*\((?P<values>[^()]*)\)", re.I)
 _ORDER = re.compile(r"\s+ORDER\s+BY\s+(?P<field>\w+)(?:\s+(?P<dir>ASC|DESC))?\s*$", re.I)
 
 
@@ -42,19 +49,25 @@ def jira_time(ts: int, ms: int = 0) -> str:
 @data.register_generator("jira")
 def generate_jira(seed: int, size: int) -> list[dict]:
     rng = data.vendor_rng(seed, "jira", "records")
-    out = []
+    projects = data.vendor_rng(seed, "jira", "projects")
+    out, numbers = [], dict.fromkeys(SCHEMES, 0)
     for i in range(size):
         created = rng.between(data.DATA_START, data.DATA_EPOCH - 2 * data.DAY)
         issue_id = str(10000 + i)
-        out.append({"id": issue_id, "key": f"SEC-{i + 1}", "self": f"{SITE}/rest/api/3/issue/{issue_id}",
-                    "fields": {"summary": f"{rng.pick(['Patch', 'Investigate', 'Review', 'Rotate'])} "
-                                          f"{rng.pick(['OpenSSL on web tier', 'phishing report', 'EDR alert', 'IAM keys'])}",
-                               "status": {"name": rng.pick(STATUSES)}, "priority": {"name": rng.pick(PRIORITIES)},
-                               "issuetype": {"name": rng.pick(["Task", "Bug", "Incident"])},
-                               "project": {"key": "SEC"}, "labels": rng.sample(LABELS, rng.below(3)),
-                               "assignee": {"accountId": f"5b10a2844c20165700ede{rng.below(100):03d}"},
-                               "created": jira_time(created, rng.below(1000)),
-                               "updated": jira_time(rng.between(created, data.DATA_EPOCH - 60), rng.below(1000))}})
+        fields = {"summary": f"{rng.pick(['Patch', 'Investigate', 'Review', 'Rotate'])} "
+                             f"{rng.pick(['OpenSSL on web tier', 'phishing report', 'EDR alert', 'IAM keys'])}",
+                  "status": {"name": rng.pick(STATUSES)}, "priority": {"name": rng.pick(PRIORITIES)},
+                  "issuetype": {"name": rng.pick(["Task", "Bug", "Incident"])},
+                  "project": {"key": "SEC"}, "labels": rng.sample(LABELS, rng.below(3)),
+                  "assignee": {"accountId": f"5b10a2844c20165700ede{rng.below(100):03d}"},
+                  "created": jira_time(created, rng.below(1000)),
+                  "updated": jira_time(rng.between(created, data.DATA_EPOCH - 60), rng.below(1000))}
+        project = "OPS" if projects.random() < CLASSIC_SHARE else "SEC"
+        if project != "SEC":
+            fields.update(project={"key": project}, priority={"name": projects.pick(SCHEMES[project])})
+        numbers[project] += 1
+        out.append({"id": issue_id, "key": f"{project}-{numbers[project]}",
+                    "self": f"{SITE}/rest/api/3/issue/{issue_id}", "fields": fields})
     return out
 
 
@@ -71,7 +84,8 @@ class JiraSim(VendorSim):
         if rng.random() < 0.6:
             f["status"] = {"name": rng.choice([s for s in STATUSES if s != f["status"]["name"]])}
         else:
-            f["priority"] = {"name": rng.choice([p for p in PRIORITIES if p != f["priority"]["name"]])}
+            scheme = SCHEMES[f["project"]["key"]]
+            f["priority"] = {"name": rng.choice([p for p in scheme if p != f["priority"]["name"]])}
         f["updated"] = jira_time(data.mutation_time(rng, round_no), rng.randrange(1000))
         return {**record, "fields": f}
 
@@ -167,11 +181,13 @@ def _parse_jql(jql: str) -> tuple[Any, str, bool]:
         if order not in ("updated", "created", "id", "key"):
             raise BadRequest(f"ORDER BY {order}: not supported by the simulator")
     clauses = []
+    jql = _IN_LIST.sub(lambda m: "in " + "|".join(v.strip().strip('"') for v in m["values"].split(",")), jql)
     for part in re.split(r"\s+AND\s+", jql.replace("(", " ").replace(")", " ").strip(), flags=re.I):
         if not part:
             continue
         c = _CLAUSE.match(part.strip())
-        if not c or c["field"] not in ("project", "status", "updated", "created"):
+        if not c or c["field"] not in ("project", "status", "updated", "created") or (
+                c["op"] == "in" and c["field"] not in ("project", "status")):
             raise BadRequest(f"Error in the JQL Query: unsupported clause {part.strip()!r}")
         clauses.append((c["field"], c["op"], c["value"]))
     if not clauses:
@@ -187,7 +203,7 @@ def _parse_jql(jql: str) -> tuple[Any, str, bool]:
             else:
                 have, value = f[field][:16].replace("T", " "), value[:16]  # minute precision, UTC user
             ok = {"=": have == value, ">": have > value, ">=": have >= value, "<": have < value,
-                  "<=": have <= value}[op]
+                  "<=": have <= value, "in": have in value.split("|")}[op]
             if not ok:
                 return False
         return True

@@ -6,6 +6,8 @@ Served under ``/okta``:
   defaults to 200 and is capped at 200. Paging is by ``Link`` headers only:
   ``<...>; rel="self"`` always and ``<.../okta/api/v1/users?after=<id>&limit=N>; rel="next"``
   (absolute URL, including our prefix) while more users remain; no next link on the last page.
+  DEPROVISIONED users are left out unless the filter names them (``status eq "DEPROVISIONED"``), as Okta's
+  list-all-users does ("returns all users that don't have a DEPROVISIONED status").
 * ``GET /api/v1/users/{id}`` → one user (the target of ``_links.self.href``).
 * ``Authorization: SSWS <token>`` required: else 401 E0000011.
 * Every response has ``X-Rate-Limit-Limit`` / ``-Remaining`` / ``-Reset`` (epoch seconds,
@@ -77,6 +79,25 @@ class OktaSim(VendorSim):
             return None
         return self.error(401, "invalid token")
 
+    # ---- vendor events ----------------------------------------------------------------------
+
+    def deprovision_users(self, count: int) -> list[str]:
+        """Offboard `count` users who are not DEPROVISIONED yet (deterministic per seed and round): status
+        DEPROVISIONED, statusChanged and lastUpdated now, as Okta's deactivate lifecycle operation leaves them."""
+        with self.lock:
+            self.round += 1
+            rng = data.vendor_rng(self.seed, self.name, "deprovision", self.round)
+            live = [rid for rid in self.order if self.records[rid]["status"] != "DEPROVISIONED"]
+            ids = sorted(rng.sample(live, min(count, len(live))), key=self.position.__getitem__)
+            ts = data.mutation_time(rng, self.round)
+            for rid in ids:
+                at = data.iso_ms_z(ts, rng.randrange(1000))
+                self.records[rid] = {**self.records[rid], "status": "DEPROVISIONED", "statusChanged": at,
+                                     "lastUpdated": at, "transitioningToStatus": None}
+            self.version += 1
+            self.on_data_changed()
+            return ids
+
     # ---- users --------------------------------------------------------------------------
 
     def _predicate(self, flt: str, q: str) -> Callable[[dict], bool] | None:
@@ -147,6 +168,9 @@ class OktaSim(VendorSim):
         limit = min(limit, MAX_LIMIT)  # Okta caps, it does not reject
         flt, q = req.arg("filter", "") or "", req.arg("q", "") or ""
         pred = self._predicate(flt, q)
+        if not _names_deprovisioned(flt):  # list-all (and a filter that does not ask) hides them
+            asked = pred
+            pred = lambda rec: rec["status"] != "DEPROVISIONED" and (asked is None or asked(rec))  # noqa: E731
         after = req.arg("after")
         with self.lock:
             order, records = self.order, self.records
@@ -191,3 +215,9 @@ class OktaSim(VendorSim):
         if rec is None:
             return self.error(404, f"{user_id} (User)")
         return Response(200, self.render(rec))
+
+
+def _names_deprovisioned(flt: str) -> bool:
+    """Whether a filter asks for DEPROVISIONED users by status (the only way Okta lists them)."""
+    return any((m := _FILTER_CLAUSE.match(part)) and m["field"] == "status" and m["value"] == "DEPROVISIONED"
+               for part in re.split(r"\s+and\s+", flt.strip(), flags=re.I))

@@ -11,6 +11,9 @@ Served under ``/opencti``:
   operators eq/not_eq/gt/gte/lt/lte on the indicator's scalar fields.
 * ``Authorization: Bearer <token>`` required: else 401 with a GraphQL ``AUTH_REQUIRED`` error (the
   HTTP status of that answer is our assumption). Rate limits are unconfirmed: 429 + ``Retry-After``.
+
+``decay(fraction)`` is the platform's indicator score decay on some indicators: ``x_opencti_score`` drops
+and the update moves ``modified`` / ``updated_at``; nothing else changes (issue 11, #10).
 """
 from __future__ import annotations
 
@@ -86,6 +89,22 @@ class OpenCTISim(VendorSim):
         new["valid_until"] = _iso(ts + 90 * data.DAY)
         new["modified"], new["updated_at"] = _iso(ts), _iso(ts + 1)
         return new
+
+    def decay(self, fraction: float) -> list[str]:
+        """Score decay of round(fraction * size) indicators that still have a score above 0, deterministic from
+        (seed, round): the score drops by 5-30 points (not below 0), the update time moves. Returns their ids."""
+        with self.lock:
+            self.round += 1
+            rng = data.vendor_rng(self.seed, self.name, "decay", self.round)
+            scored = [rid for rid in self.order if self.records[rid]["x_opencti_score"]]
+            ids = sorted(rng.sample(scored, round(fraction * len(self.order))), key=self.position.__getitem__)
+            for rid in ids:
+                rec, ts = self.records[rid], data.mutation_time(rng, self.round)
+                self.records[rid] = {**rec, "x_opencti_score": max(0, rec["x_opencti_score"] - rng.randint(5, 30)),
+                                     "modified": _iso(ts), "updated_at": _iso(ts + 1)}
+            self.version += 1
+            self.on_data_changed()
+        return ids
 
     # ---- dialect --------------------------------------------------------------------
     def error(self, status: int, message: str) -> Response:

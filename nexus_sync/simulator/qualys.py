@@ -9,6 +9,12 @@ Served under ``/qualys``:
   Filters: ``id_min``, ``status`` (default New,Active,Re-Opened: Fixed only when asked),
   ``detection_updated_since`` (on the detection's ``LAST_UPDATE_DATETIME``); a host without a matching
   detection is left out.
+  A detection is one QID on one port/protocol of a host: a QID found on two ports is two detections.
+* ``GET|POST /api/2.0/fo/knowledge_base/vuln/?action=list&ids=...`` → ``KNOWLEDGE_BASE_VULN_LIST_OUTPUT`` XML:
+  one ``VULN`` (``QID``, ``VULN_TYPE``, ``SEVERITY_LEVEL``, ``TITLE``, ``CVE_LIST/CVE/{ID,URL}``) per known QID
+  asked for (``ids``: QIDs and ``a-b`` ranges, comma-separated); a check that names no CVE has no
+  ``CVE_LIST``. Detections carry QIDs only; this is where their CVEs come from. Each call is counted in
+  the stats (``by_path``).
 * HTTP Basic auth plus the mandatory ``X-Requested-With`` header.
 * Errors are ``SIMPLE_RETURN/RESPONSE/{DATETIME,CODE,TEXT}``; over the rate limit → **409** with
   ``X-RateLimit-ToWait-Sec``; every answer has ``X-RateLimit-*`` and ``X-Concurrency-Limit-*`` headers.
@@ -27,13 +33,31 @@ from nexus_sync.simulator import data
 from nexus_sync.simulator.server import BadRequest, Request, Response, VendorSim, register, route
 
 PATH = "/api/2.0/fo/asset/host/vm/detection/"
+KB_PATH = "/api/2.0/fo/knowledge_base/vuln/"
 DEFAULT_STATUS = ("New", "Active", "Re-Opened")
 STATUSES = ("New", "Active", "Fixed", "Re-Opened")
-_CDATA = {"OS", "DNS", "NETBIOS", "RESULTS", "URL", "TEXT"}
+_CDATA = {"OS", "DNS", "NETBIOS", "RESULTS", "URL", "TEXT", "TITLE"}
 _OS = ["Ubuntu 22.04", "Red Hat Enterprise Linux 8.9", "Windows Server 2019", "Windows 10 Enterprise",
        "Debian 12", "Amazon Linux 2"]
 _QIDS = [105000, 105943, 38173, 38628, 90043, 91850, 45038, 86002, 11827, 376021, 370914, 150004]
 _PORTS = [(443, "tcp"), (22, "tcp"), (80, "tcp"), (3389, "tcp"), (161, "udp"), (None, None)]
+_TWO_PORTS = [(443, "tcp"), (8443, "tcp")]
+# the KnowledgeBase: QID → (type, severity level, title, CVEs); made-up values, real shapes. Several checks
+# (configuration, certificates, scan information) name no CVE, and one QID may name several.
+KNOWLEDGE_BASE = {
+    105000: ("Vulnerability", 3, "OpenSSH Multiple Vulnerabilities", ["CVE-2023-48795", "CVE-2023-51385"]),
+    105943: ("Vulnerability", 5, "EOL/Obsolete Operating System", []),
+    38173: ("Vulnerability", 2, "SSL Certificate - Signature Verification Failed Vulnerability", []),
+    38628: ("Vulnerability", 3, "SSL/TLS Server supports TLSv1.0", ["CVE-2011-3389"]),
+    90043: ("Vulnerability", 2, "SMB Signing Disabled or SMB Signing Not Required", []),
+    91850: ("Vulnerability", 4, "Microsoft Windows Security Update", ["CVE-2021-34527", "CVE-2021-1675"]),
+    45038: ("Information Gathered", 1, "Host Scan Time - Scanner", []),
+    86002: ("Information Gathered", 1, "SSL Certificate - Information", []),
+    11827: ("Vulnerability", 2, "HTTP Security Header Not Detected", ["CVE-2022-31629", "CVE-2022-31628"]),
+    376021: ("Vulnerability", 5, "Apache Log4j Remote Code Execution (Log4Shell)", ["CVE-2021-44228"]),
+    370914: ("Vulnerability", 4, "Sudo Heap-Based Buffer Overflow (Baron Samedit)", ["CVE-2021-3156"]),
+    150004: ("Potential Vulnerability", 2, "Path-Based Vulnerability", []),
+}
 _ERRORS = {400: 1905, 401: 2000, 404: 1901, 405: 1901, 409: 1965, 500: 999, 503: 999}
 
 
@@ -45,17 +69,22 @@ def generate_qualys(seed: int, size: int) -> list[dict]:
         host_id += 1 + rng.below(3)  # ascending, with gaps: id_min paging must not assume density
         scan = rng.between(data.DATA_EPOCH - 20 * data.DAY, data.DATA_EPOCH - 60)
         dets = []
-        for qid in rng.sample(_QIDS, 1 + rng.below(4)):  # a QID once per host (see the report)
-            port, proto = rng.pick(_PORTS)
+        for n, qid in enumerate(rng.sample(_QIDS, 1 + rng.below(4))):
+            ports = [rng.pick(_PORTS)]
+            if n == 0 and i % 12 == 5:  # one QID on two ports (a TLS check on both TLS ports): two detections
+                ports = _TWO_PORTS
             first = rng.between(data.DATA_START, scan)
-            det = {"QID": qid, "TYPE": rng.pick(["Confirmed", "Confirmed", "Potential"]),
-                   "SEVERITY": 1 + rng.below(5), "STATUS": rng.pick(STATUSES)}
-            if port is not None:
-                det.update(PORT=port, PROTOCOL=proto, SSL=int(port == 443))
-            det.update(RESULTS=f"QID {qid} evidence on host {i}", FIRST_FOUND_DATETIME=data.iso_z(first),
-                       LAST_FOUND_DATETIME=data.iso_z(scan), LAST_UPDATE_DATETIME=data.iso_z(scan + 30),
-                       TIMES_FOUND=1 + rng.below(40), IS_IGNORED=0, IS_DISABLED=0)
-            dets.append(det)
+            base = {"QID": qid, "TYPE": rng.pick(["Confirmed", "Confirmed", "Potential"]),
+                    "SEVERITY": 1 + rng.below(5), "STATUS": rng.pick(STATUSES)}
+            times_found = 1 + rng.below(40)
+            for port, proto in ports:
+                det = dict(base)
+                if port is not None:
+                    det.update(PORT=port, PROTOCOL=proto, SSL=int(port in (443, 8443)))
+                det.update(RESULTS=f"QID {qid} evidence on host {i}", FIRST_FOUND_DATETIME=data.iso_z(first),
+                           LAST_FOUND_DATETIME=data.iso_z(scan), LAST_UPDATE_DATETIME=data.iso_z(scan + 30),
+                           TIMES_FOUND=times_found, IS_IGNORED=0, IS_DISABLED=0)
+                dets.append(det)
         out.append({"ID": str(host_id), "IP": f"10.{i // 65536 % 256}.{i // 256 % 256}.{1 + i % 254}",
                     "TRACKING_METHOD": rng.pick(["IP", "DNS", "AGENT"]), "OS": rng.pick(_OS),
                     "DNS": f"host-{i:05d}.example.internal", "LAST_SCAN_DATETIME": data.iso_z(scan),
@@ -173,6 +202,42 @@ class QualysSim(VendorSim):
             body += _xml("WARNING", {"CODE": 1980, "TEXT": f"{limit} record limit exceeded. Use URL to get next "
                                                            "batch of results.", "URL": url})
         return self._doc(200, "HOST_LIST_VM_DETECTION_OUTPUT", f"<RESPONSE>{body}</RESPONSE>")
+
+    # ---- KnowledgeBase -------------------------------------------------------------------
+
+    @route("GET", KB_PATH)
+    def kb_get(self, req: Request) -> Response:
+        return self._kb(req.query)
+
+    @route("POST", KB_PATH)
+    def kb_post(self, req: Request) -> Response:
+        return self._kb({**parse_qs(req.body.decode(), keep_blank_values=True), **req.query})
+
+    def _kb(self, query: dict[str, list[str]]) -> Response:
+        args = {k: v[0] for k, v in query.items()}
+        if args.get("action") != "list":
+            raise BadRequest("Missing or unsupported value for parameter action")
+        vulns = []
+        for qid in _qids(args.get("ids", "")):
+            vuln_type, level, title, cves = KNOWLEDGE_BASE[qid]
+            vuln: dict[str, Any] = {"QID": qid, "VULN_TYPE": vuln_type, "SEVERITY_LEVEL": level, "TITLE": title}
+            if cves:
+                vuln["CVE_LIST"] = {"CVE": [{"ID": c, "URL": f"https://nvd.nist.gov/vuln/detail/{c}"} for c in cves]}
+            vulns.append(vuln)
+        body = _xml("DATETIME", data.iso_z(int(time.time())))
+        if vulns:
+            body += _xml("VULN_LIST", {"VULN": vulns})
+        return self._doc(200, "KNOWLEDGE_BASE_VULN_LIST_OUTPUT", f"<RESPONSE>{body}</RESPONSE>")
+
+
+def _qids(ids: str) -> list[int]:
+    """The known QIDs that `ids` names: QIDs and `a-b` ranges, comma-separated."""
+    try:
+        spans = [(int(lo), int(hi or lo)) for lo, _, hi in
+                 (part.strip().partition("-") for part in ids.split(",") if part.strip())]
+    except ValueError:
+        raise BadRequest(f"invalid value for ids: {ids}") from None
+    return [q for q in sorted(KNOWLEDGE_BASE) if any(lo <= q <= hi for lo, hi in spans)]
 
 
 def _int(args: dict[str, str], name: str, default: int) -> int:

@@ -7,6 +7,11 @@ Served under ``/rapid7``:
   ``sort`` ``id,ASC`` (default) or ``id,DESC``. A page past the end has no resources.
 * HTTP Basic required, else 401. Errors are ``{"status", "message", "links"}``.
 * No rate limit is documented: when throttled (fault injection) a bare 429 is sent, without headers.
+
+Data as a console holds it: about a third of the assets were scanned across a router, so no MAC is known
+for them (``mac`` absent, ``addresses[]`` entries with an ``ip`` only), and some assets list an IPv6 address,
+also without a MAC (issue 11, #9). ``rescan(fraction)`` is a new scan of some assets: new vulnerability
+counts and risk score, and the scan in ``history``, nothing else (issue 11, #10).
 """
 from __future__ import annotations
 
@@ -31,6 +36,15 @@ def _vulns(rng: random.Random) -> dict:
             "exploits": rng.randrange(critical + 1), "malwareKits": 0}
 
 
+def _rescanned(record: dict, rng: random.Random, round_no: int) -> dict:
+    """A copy of record after a new scan: new vulnerability counts and risk, the scan appended to history."""
+    vulns = _vulns(rng)
+    risk = round(vulns["critical"] * 900 + vulns["severe"] * 300 + rng.random() * 100, 1)
+    scan = {"date": data.iso_z(data.mutation_time(rng, round_no)), "type": "SCAN", "scanId": 10_000 + round_no}
+    return {**record, "vulnerabilities": vulns, "riskScore": risk, "rawRiskScore": risk,
+            "history": [*record["history"], scan]}
+
+
 @data.register_generator("rapid7")
 def generate(seed: int, size: int) -> list[dict]:
     rng = data.vendor_rng(seed, "rapid7", "records")
@@ -40,12 +54,16 @@ def generate(seed: int, size: int) -> list[dict]:
         host = f"{'fs' if family == 'Windows' else 'app'}-{i:05d}.example.com"
         ip = f"10.{rng.below(256)}.{rng.below(256)}.{1 + rng.below(254)}"
         mac = ":".join(f"{b:02X}" for b in [0x00, 0x50, 0x56, *(rng.getrandbits(8) for _ in range(3))])
+        routed = rng.random() < 0.3  # scanned across a router: the console never learns the MAC
+        addresses = [{"ip": ip} if routed else {"ip": ip, "mac": mac}]
+        if rng.random() < 0.15:  # an IPv6 address, listed without a MAC
+            addresses.append({"ip": f"2001:db8:{rng.getrandbits(16):x}::{rng.getrandbits(16):x}"})
         scans = sorted(rng.between(data.DATA_START, data.DATA_EPOCH - 3600) for _ in range(1 + rng.below(3)))
         vulns = _vulns(rng)
         risk = round(vulns["critical"] * 900 + vulns["severe"] * 300 + rng.random() * 100, 1)
         out.append({
-            "id": 1000 + i, "hostName": host, "hostNames": [{"name": host, "source": "dns"}], "ip": ip, "mac": mac,
-            "addresses": [{"ip": ip, "mac": mac}], "os": os_text,
+            "id": 1000 + i, "hostName": host, "hostNames": [{"name": host, "source": "dns"}], "ip": ip,
+            **({} if routed else {"mac": mac}), "addresses": addresses, "os": os_text,
             "osFingerprint": {"family": family, "product": product, "version": version,
                               "cpe": {"v2.3": f"cpe:2.3:o:{family.lower()}:{product.lower().replace(' ', '_')}:{version}"}},
             "riskScore": risk, "rawRiskScore": risk, "vulnerabilities": vulns,
@@ -67,16 +85,27 @@ class Rapid7Sim(VendorSim):
 
     def mutate_record(self, record: dict, rng: random.Random, round_no: int) -> dict:
         """A new scan: vulnerability counts and risk change, and the scan lands in history."""
-        vulns = _vulns(rng)
-        risk = round(vulns["critical"] * 900 + vulns["severe"] * 300 + rng.random() * 100, 1)
-        scan = {"date": data.iso_z(data.mutation_time(rng, round_no)), "type": "SCAN", "scanId": 10_000 + round_no}
-        new = {**record, "vulnerabilities": vulns, "riskScore": risk, "rawRiskScore": risk,
-               "history": [*record["history"], scan]}
+        new = _rescanned(record, rng, round_no)
         if rng.random() < 0.5:  # an OS update seen by the scan
             family = record["osFingerprint"]["family"]
             _, product, version, os_text = rng.choice([o for o in _OS if o[0] == family])
             new.update(os=os_text, osFingerprint={**record["osFingerprint"], "product": product, "version": version})
         return new
+
+    def rescan(self, fraction: float) -> list[int]:
+        """A new scan of round(fraction * size) assets, deterministic from (seed, round): only the scan's own
+        results change (counts, risk, history), none of the fields a normalized asset carries but its scan
+        date. Returns the rescanned ids."""
+        with self.lock:
+            self.round += 1
+            rng = data.vendor_rng(self.seed, self.name, "rescan", self.round)
+            picked = sorted(rng.sample(range(len(self.order)), round(fraction * len(self.order))))
+            ids = [self.order[i] for i in picked]
+            for rid in ids:
+                self.records[rid] = _rescanned(self.records[rid], rng, self.round)
+            self.version += 1
+            self.on_data_changed()
+        return ids
 
     def error(self, status: int, message: str) -> Response:
         return json_response(status, {"status": status, "message": message, "links": []})

@@ -9,6 +9,11 @@ Served under ``/securityhub`` (one region, ``us-east-1``, one account):
 * Every request needs a SigV4 ``Authorization`` header: the simulator recomputes the signature with botocore
   from the signed headers, the URL the client addressed and the body, and answers 403 like AWS
   (``MissingAuthenticationTokenException``, ``UnrecognizedClientException``, ``InvalidSignatureException``).
+* A finding is unique by ``Id`` together with ``ProductArn``: :meth:`SecurityHubSim.import_findings` adds
+  findings of another product (BatchImportFindings), whose ``Id`` may repeat one of another product.
+* ``RecordState`` is ACTIVE or ARCHIVED (the resource was deleted, or the product archived the finding):
+  :meth:`SecurityHubSim.archive` archives findings; the listing keeps them (filter ``RecordState`` to drop
+  them). ``Workflow.Status`` is NEW / NOTIFIED / RESOLVED / SUPPRESSED.
 * Errors: ``x-amzn-ErrorType`` header plus ``{"Code", "Message"}``; over the limit (3 req/s, modelled as
   180/min) 429 ``LimitExceededException`` without rate-limit headers (AWS sends none).
 """
@@ -113,6 +118,37 @@ class SecurityHubSim(VendorSim):
         ts = data.mutation_time(rng, round_no)
         new["UpdatedAt"] = new["LastObservedAt"] = data.iso_ms_z(ts)
         return new
+
+    def archive(self, count: int) -> list[str]:
+        """The resources of `count` ACTIVE findings are gone: Security Hub archives those findings (RecordState
+        ARCHIVED, UpdatedAt moves on; nothing else changes). Deterministic from (seed, round)."""
+        with self.lock:
+            self.round += 1
+            rng = data.vendor_rng(self.seed, self.name, "archive", self.round)
+            active = [rid for rid in self.order if self.records[rid]["RecordState"] == "ACTIVE"]
+            chosen = sorted(rng.sample(active, count), key=self.position.__getitem__)
+            for rid in chosen:
+                at = data.iso_ms_z(data.mutation_time(rng, self.round), rng.randrange(1000))
+                self.records[rid] = {**self.records[rid], "RecordState": "ARCHIVED", "UpdatedAt": at}
+            self.version += 1
+            self.on_data_changed()
+            return chosen
+
+    def import_findings(self, findings: list[dict]) -> None:
+        """BatchImportFindings from other products: a finding is unique by (ProductArn, Id), so its Id may
+        repeat a finding of another product; served after the others. (mutate() expects every record keyed
+        by its Id: do not mutate after importing such a repeat.)"""
+        with self.lock:
+            for finding in findings:
+                rid = finding["Id"]
+                if rid in self.records and self.records[rid]["ProductArn"] != finding["ProductArn"]:
+                    rid = f"{finding['ProductArn']}|{finding['Id']}"  # our key only; served as the vendor's
+                if rid not in self.records:
+                    self.position[rid] = len(self.order)
+                    self.order.append(rid)
+                self.records[rid] = finding
+            self.version += 1
+            self.on_data_changed()
 
     # ---- dialect -------------------------------------------------------------------------------
 

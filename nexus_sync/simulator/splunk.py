@@ -8,11 +8,18 @@ Served under ``/splunk`` (the management port's ``/services``):
 * ``GET /services/search/jobs/{sid}?output_mode=json`` → ``entry[0].content`` with ``dispatchState``
   (QUEUED → RUNNING → DONE over ``job_polls`` polls; knob), ``isDone``, ``resultCount``.
 * ``GET /services/search/jobs/{sid}/results?output_mode=json&offset=&count=`` → the results envelope;
-  204 while the job is not done; ``count=0`` = all up to maxresultrows (50,000).
+  204 while the job is not done; ``count=0`` = all up to maxresultrows (50,000). Each result carries
+  ``_serial``, its position in the job's results.
 * ``DELETE /services/search/jobs/{sid}`` cancels a job.
 * ``Authorization: Bearer <token>`` required; errors are ``{"messages": [{"type", "text"}]}``.
 * Over the limit: 429 with ``Retry-After`` seconds. Splunk documents no HTTP rate-limit answer (its limits
   are search quotas, codes unconfirmed), so this dialect is an assumption.
+
+The notables come from an indexer cluster of three peers: ``_cd`` (bucket:offset) is numbered per indexer,
+so about 6 % of notables share their ``_cd`` with a notable of another indexer; ``_bkt``
+(``index~bucket~indexer GUID``) tells them apart (vendor-apis.md §12: ``_cd`` with ``index``/``_bkt``).
+Multivalue fields come as JSON lists, as Splunk's JSON output renders them: ``dest`` for about 3.5 % of
+notables, ``user`` and ``src`` for a few.
 """
 from __future__ import annotations
 
@@ -35,6 +42,12 @@ RULES = [("Excessive Failed Logins", "medium"), ("Brute Force Access Behavior De
          ("Account Deleted", "informational"), ("Geographically Improbable Access", "medium")]
 STATUSES = ["New", "In Progress", "Pending", "Resolved", "Closed"]
 USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "svc_backup", "administrator", "unknown"]
+INDEXERS = [("idx-01", "5B0F3F1E-7A2C-4C55-9D43-2C1D6F0B9A11"), ("idx-02", "0C7E51A9-3D4B-4F62-8E15-7B2A9C4D6E03"),
+            ("idx-03", "A24D8C6B-91F0-4E37-B5C2-6D0E3F8A1B79")]
+# offset steps of 1..64 grid units: two other indexers hit a given offset ~2/32.5 of the time, so about 6 % of
+# notables share their _cd with another indexer's (as observed on a real cluster)
+JOURNAL_STEP, BUCKET_SPAN = 64, 30_000
+MULTI_DEST, MULTI_USER, MULTI_SRC = 0.035, 0.01, 0.02  # shares of notables with a multivalue field
 _INDEX = re.compile(r"\bindex\s*=\s*\"?([\w.*-]+)\"?")
 
 
@@ -56,12 +69,11 @@ def generate_splunk(seed: int, size: int) -> list[dict]:
     for i in range(size):
         rule, urgency = rng.pick(RULES)
         t = data.DATA_EPOCH - (size - i) * 600 - rng.below(600)  # older first, like an index fills up
-        bucket, dest, user = 40 + i // 1000, f"ws-{rng.below(500):03d}", rng.pick(USERS)
+        dest, user = f"ws-{rng.below(500):03d}", rng.pick(USERS)
         status = rng.pick(STATUSES)
         out.append({
             "_time": _splunk_time(t, rng.below(1000)), "_indextime": str(t + 1 + rng.below(30)),
-            "_cd": f"{bucket}:{1000 + i * 7}", "_bkt": f"notable~{bucket}~5B0F3F1E-7A2C-4C55-9D43-2C1D6F0B9A11",
-            "_serial": str(i), "index": "notable", "host": "sh-01", "source": f"Threat - {rule} - Rule",
+            "index": "notable", "host": "sh-01", "source": f"Threat - {rule} - Rule",
             "sourcetype": "stash", "_raw": f"{t}, search_name=\"Threat - {rule} - Rule\", dest=\"{dest}\", "
                                           f"user=\"{user}\", urgency=\"{urgency}\"",
             "rule_name": rule, "search_name": f"Threat - {rule} - Rule", "urgency": urgency, "severity": urgency,
@@ -69,7 +81,34 @@ def generate_splunk(seed: int, size: int) -> list[dict]:
             "status_label": status, "owner": "unassigned" if status == "New" else rng.pick(USERS[:5]),
             "event_id": f"{rng.getrandbits(64):016X}@@notable@@{rng.getrandbits(128):032x}",
         })
+    _place_on_indexers(out, data.vendor_rng(seed, "splunk", "cluster"))
+    _make_multivalue(out, data.vendor_rng(seed, "splunk", "multivalue"))
     return out
+
+
+def _place_on_indexers(notables: list[dict], rng: Any) -> None:
+    """Each notable lands on one indexer, which numbers its own buckets and journal offsets: an offset grows
+    by the size of each event written, so two indexers' offsets meet now and then and _cd repeats across
+    them (about SHARED_CD of the notables); _bkt names the indexer."""
+    offsets = [0] * len(INDEXERS)
+    for n in notables:
+        k = rng.below(len(INDEXERS))
+        offsets[k] += 1 + rng.below(JOURNAL_STEP)  # event sizes on a 7-byte grid: offsets collide sometimes
+        bucket = 40 + offsets[k] // BUCKET_SPAN
+        server, guid = INDEXERS[k]
+        n.update({"_cd": f"{bucket}:{1000 + offsets[k] * 7}", "_bkt": f"{n['index']}~{bucket}~{guid}",
+                  "splunk_server": server})
+
+
+def _make_multivalue(notables: list[dict], rng: Any) -> None:
+    """Splunk's JSON output renders a multivalue field as a list (a notable grouping several hosts)."""
+    for n in notables:
+        if rng.random() < MULTI_DEST:
+            n["dest"] = [n["dest"], *(f"ws-{rng.below(500):03d}" for _ in range(1 + rng.below(2)))]
+        if rng.random() < MULTI_USER:
+            n["user"] = [n["user"], rng.pick(USERS)]
+        if rng.random() < MULTI_SRC:
+            n["src"] = [n["src"], f"10.{rng.below(256)}.{rng.below(256)}.{1 + rng.below(254)}"]
 
 
 def _splunk_time(ts: int, ms: int) -> str:
@@ -90,7 +129,7 @@ def _epoch(value: str) -> float:
 @register
 class SplunkSim(VendorSim):
     name = "splunk"
-    id_field = "_cd"
+    id_field = "event_id"  # unique in the simulator's store; _cd is not (see the module docstring)
     default_credentials = {"token": "sim-splunk-token"}
     default_rate_limit = 600
     extra_knobs = {"job_polls": 1}  # polls answering QUEUED/RUNNING before a job is DONE
@@ -196,7 +235,9 @@ class SplunkSim(VendorSim):
             return Response(204)
         offset = req.int_arg("offset", 0, 0)
         count = req.int_arg("count", 100, 0) or MAX_RESULT_ROWS
-        page = job.results[offset: offset + min(count, MAX_RESULT_ROWS)]
+        # _serial is a result's position in this job's results: the same notable has another in the next job
+        page = [{**r, "_serial": str(offset + i)}
+                for i, r in enumerate(job.results[offset: offset + min(count, MAX_RESULT_ROWS)])]
         fields = sorted({k for r in page for k in r})
         return json_response(200, {"preview": False, "init_offset": offset, "messages": [],
                                    "fields": [{"name": f} for f in fields], "results": page, "highlighted": {}})

@@ -10,6 +10,8 @@ Served under ``/tenable``:
 * ``GET /vulns/export/{uuid}/status`` → ``{"status": "PROCESSING"|"FINISHED", "chunks_available": [...]}``
   (PROCESSING for the first ``export_processing_polls`` polls).
 * ``GET /vulns/export/{uuid}/chunks/{chunk_id}`` → a bare JSON array of findings.
+* A finding is ``finding_id`` (asset + plugin + port): one plugin found on two ports of an asset is two
+  findings, and two plugins naming the same CVE first are two findings too.
 * ``X-ApiKeys: accessKey=...;secretKey=...`` required, else 401. Over the limit → 429 with ``Retry-After``.
 """
 from __future__ import annotations
@@ -43,6 +45,15 @@ def _plugins() -> list[dict]:
 
 
 PLUGINS = _plugins()
+# Terrapin (CVE-2023-48795) as two plugins report it: a remote SSH check on the SSH port and a local package
+# check on port 0; both name that CVE first, and each is its own finding (the issue's trial: 187315, 187201)
+TERRAPIN = [{"id": 187315, "name": "SSH Terrapin Prefix Truncation Weakness (CVE-2023-48795)",
+             "cve": ["CVE-2023-48795"], "cvss3_base_score": 5.9, "vpr": {"score": 6.1}, "severity_id": 2},
+            {"id": 187201, "name": "Example OpenSSH update (Terrapin)",
+             "cve": ["CVE-2023-48795", "CVE-2023-51384", "CVE-2023-51385"], "cvss3_base_score": 6.5,
+             "vpr": {"score": 5.2}, "severity_id": 2}]
+_TERRAPIN_PORTS = [(22, "TCP", "ssh"), (0, "TCP", "general")]
+_TLS_PORTS = [(443, "TCP", "www"), (8443, "TCP", "pcsync-https")]  # one TLS plugin, found on both
 
 
 def _uuid(rng: random.Random) -> str:
@@ -56,13 +67,20 @@ def generate_tenable(seed: int, size: int) -> list[dict]:
     asset: dict = {}
     plugins: list[dict] = []
     for i in range(size):
-        if i % 2 == 0:  # two findings per asset, each of another plugin (one finding per CVE and asset)
-            n = i // 2
+        n = i // 2  # two findings per asset: of two plugins, mostly; of one plugin on two ports on every
+        # 20th asset; of two plugins naming the same CVE first on another 20th (a finding is the vendor's,
+        # not one per CVE and asset)
+        if i % 2 == 0:
             asset = {"uuid": _uuid(rng), "hostname": f"app-{n}", "fqdn": f"app-{n}.example.com",
                      "ipv4": f"10.7.{n // 250 % 250}.{1 + n % 250}", "operating_system": [rng.pick(_OS)]}
             plugins = rng.sample(PLUGINS, 2)
-        plugin = plugins[i % 2]
         port, proto, service = rng.pick(_PORTS)
+        if n % 20 == 7:
+            plugin, (port, proto, service) = plugins[0], _TLS_PORTS[i % 2]
+        elif n % 20 == 13:
+            plugin, (port, proto, service) = TERRAPIN[i % 2], _TERRAPIN_PORTS[i % 2]
+        else:
+            plugin = plugins[i % 2]
         first = rng.between(data.DATA_START, data.DATA_EPOCH - 10 * data.DAY)
         last = rng.between(first, data.DATA_EPOCH - 60)
         state = rng.pick(["OPEN", "OPEN", "OPEN", "REOPENED", "FIXED"])

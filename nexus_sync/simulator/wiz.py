@@ -10,12 +10,15 @@ Served under ``/wiz`` (the tenant API host ``api.<dc>.app.wiz.io``, plus the tok
   of §11 whatever the selection set (the simulator does not parse GraphQL). ``filterBy``: ``createdAt`` /
   ``updatedAt`` ``{after, before}``, ``status`` / ``severity`` / ``type`` lists. A bad cursor or an
   unsimulated query answers HTTP 200 with ``errors[]``, like a GraphQL server.
-* ``Authorization: Bearer <token>`` required (401 ``errors[]``). Rate limits are unconfirmed: over the
-  limit this answers 429 with ``errors[]`` and no rate-limit headers.
+* ``Authorization: Bearer <token>`` required (401 ``errors[]``). Over the limit (or a rate-limit fault) this
+  answers as Wiz does (issue 11, #12): HTTP **200** with ``data: null`` and a GraphQL error whose
+  ``extensions`` are ``{"code": "RATE_LIMIT_EXCEEDED", "retryAfter": <whole seconds until the window ends>}``,
+  no rate-limit headers. The facts leave Wiz rate limits unconfirmed; seconds is our assumption for the unit.
 """
 from __future__ import annotations
 
 import base64
+import math
 import random
 import re
 import secrets
@@ -103,7 +106,10 @@ class WizSim(VendorSim):
         return json_response(status, {"errors": [{"message": message, "extensions": {"code": code}}]})
 
     def too_many_requests(self, limit: int, reset_epoch: float) -> Response:
-        return self.error(429, "Rate limit exceeded")
+        """A GraphQL error inside HTTP 200, with the wait in extensions.retryAfter (seconds, rounded up)."""
+        wait = max(1, math.ceil(reset_epoch - time.time()))
+        return json_response(200, {"data": None, "errors": [{
+            "message": "Rate limit exceeded", "extensions": {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": wait}}]})
 
     @route("POST", "/oauth/token", data_request=False)
     def token(self, req: Request) -> Response:

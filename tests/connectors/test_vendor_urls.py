@@ -52,9 +52,10 @@ def test_okta_relative_next_link_is_followed_on_the_base_origin(servers, tmp_pat
     vendor.add("GET", "/api/v1/users", json.dumps([OKTA_USER]),
                headers={"Link": '</api/v1/users?after=00u1&limit=1>; rel="next"'})
     vendor.add("GET", "/api/v1/users", json.dumps([dict(OKTA_USER, id="00u2")]))
+    vendor.add("GET", "/api/v1/users", "[]")  # the DEPROVISIONED pass
     records, pages = drain(make(connectors.get("okta"), vendor.url, {"token": "okta-canary-token"}, tmp_path,
                                 page_size=1))
-    assert [r["id"] for r in records] == ["00u1", "00u2"] and pages == 2
+    assert [r["id"] for r in records] == ["00u1", "00u2"] and pages == 3
     second = vendor.received[1]
     assert second.path == "/api/v1/users?after=00u1&limit=1"
     assert second.headers["Authorization"] == "SSWS okta-canary-token"
@@ -80,13 +81,15 @@ def test_entra_odata_next_link_to_another_port_gets_no_bearer_token(servers, tmp
 
     OAuth2ClientCredentials._tokens.clear()
     vendor.add("POST", "/token", json.dumps({"access_token": "entra-canary-access-token", "expires_in": 3599}))
+    vendor.add("GET", "/v1.0/users/delta", json.dumps({  # a full sync first takes the latest delta link
+        "value": [], "@odata.deltaLink": f"{vendor.url}/v1.0/users/delta?$deltatoken=x"}))
     vendor.add("GET", "/v1.0/users", json.dumps({
         "value": [{"id": "u1", "userPrincipalName": "a@contoso.com"}],
         "@odata.nextLink": f"{attacker.url}/v1.0/users?$skiptoken=x"}))
     conn = make(connectors.get("entra"), vendor.url, {"client_id": "cid", "client_secret": "entra-canary-secret"},
                 tmp_path, tenant="t", token_url=f"{vendor.url}/token")
     _refused(conn, attacker, "entra-canary-access-token")
-    assert vendor.received[1].headers["Authorization"] == "Bearer entra-canary-access-token"  # page 1 had it
+    assert vendor.received[2].headers["Authorization"] == "Bearer entra-canary-access-token"  # page 1 had it
 
 
 def test_servicenow_link_header_to_another_port_gets_no_basic_credentials(servers, tmp_path):

@@ -409,7 +409,15 @@ class Entra:
 
     def routes(self, users: Answer, token: Answer | None = None) -> Routes:
         check = lambda s: any(s.header("Authorization") == f"Bearer {t}" for t in self.issued)  # noqa: E731
-        return {("POST", self.TOKEN_PATH): token or self.token, ("GET", "/v1.0/users"): guarded(check, users)}
+
+        def latest(seen: Seen) -> Reply:  # a full sync first takes the delta link "from now on"
+            base = seen.target.split("/v1.0/", 1)[0]
+            return json_reply({"value": [], "@odata.deltaLink": f"{base}/v1.0/users/delta?$deltatoken=now"})
+
+        return {("POST", self.TOKEN_PATH): token or self.token, ("GET", "/v1.0/users"): guarded(check, users),
+                ("GET", "/v1.0/users/delta"): guarded(check, latest),
+                ("GET", "/v1.0/directory/deletedItems/microsoft.graph.user"):
+                    guarded(check, lambda seen: json_reply({"value": []}))}
 
 
 class SessionVendor:

@@ -38,6 +38,12 @@ def _ids(rsps, ids, offset, total, headers=None, status=200):
                    "resources": ids, "errors": []})
 
 
+def _hidden(rsps, ids, total, status=200):
+    rsps.add(responses.GET, f"{BASE}/devices/queries/devices-hidden/v1", status=status,
+             json={"meta": {"pagination": {"offset": len(ids), "limit": 2, "total": total}},
+                   "resources": ids, "errors": []})
+
+
 def _details(rsps, hosts):
     rsps.add(responses.POST, f"{BASE}/devices/entities/devices/v2",
              json={"meta": {}, "resources": hosts, "errors": []})
@@ -54,8 +60,9 @@ def test_normalize_maps_and_canonicalizes():
 def test_empty_tenant_is_one_empty_page(tmp_path):
     _token(responses)
     _ids(responses, [], None, 0)
+    _hidden(responses, [], 0)
     records, pages = drain(make(CrowdStrikeHosts, BASE, CREDS, tmp_path))
-    assert records == [] and pages == 1
+    assert records == [] and pages == 2  # the host scroll, then the hidden-hosts query
 
 
 @responses.activate
@@ -65,8 +72,9 @@ def test_two_pages_follow_the_scroll_token_and_send_the_bearer(tmp_path):
     _details(responses, [dict(HOST, device_id="a"), dict(HOST, device_id="b")])
     _ids(responses, ["c"], "tok-3", 3)
     _details(responses, [dict(HOST, device_id="c")])
+    _hidden(responses, [], 0)
     records, pages = drain(make(CrowdStrikeHosts, BASE, CREDS, tmp_path, page_size=2))
-    assert [r["device_id"] for r in records] == ["a", "b", "c"] and pages == 2
+    assert [r["device_id"] for r in records] == ["a", "b", "c"] and pages == 3
     second_query = [c for c in responses.calls if "scroll" in c.request.url][1]
     assert "offset=tok-2" in second_query.request.url
     assert second_query.request.headers["Authorization"] == "Bearer tok"
@@ -83,6 +91,7 @@ def test_429_waits_until_the_epoch_in_x_ratelimit_retryafter(tmp_path):
     _ids(responses, [], None, 0, status=429, headers={"X-Ratelimit-Retryafter": str(reset)})
     _ids(responses, ["a"], None, 1)
     _details(responses, [dict(HOST, device_id="a")])
+    _hidden(responses, [], 0)
     sleeps = Sleeps()
     records, _ = drain(make(CrowdStrikeHosts, BASE, CREDS, tmp_path, sleep=sleeps))
     assert [r["device_id"] for r in records] == ["a"]
@@ -123,7 +132,28 @@ def test_paging_covers_every_host_once(sim, tmp_path):
                 {"client_id": "sim-client", "client_secret": "sim-secret"}, tmp_path, page_size=500)
     records, pages = drain(conn)
     ids = [r["device_id"] for r in records]
-    assert len(ids) == len(set(ids)) == 1200 and set(ids) == set(sim.truth("crowdstrike")) and pages == 3
+    assert len(ids) == len(set(ids)) == 1200 and set(ids) == set(sim.truth("crowdstrike")) and pages == 4
+
+
+@responses.activate
+def test_hidden_hosts_come_from_their_own_query_and_say_hidden(tmp_path):
+    """A hidden host is out of the host scroll; the hidden-hosts query lists it, offset-paged, with the
+    incremental filter, and its row's state says "hidden"."""
+    gone = dict(HOST, device_id="h1", host_hidden_status="hidden")
+    _token(responses)
+    _ids(responses, ["a"], None, 1)
+    _details(responses, [dict(HOST, device_id="a")])
+    _hidden(responses, ["h1", "h2"], 3)
+    _details(responses, [gone, dict(gone, device_id="h2")])
+    _hidden(responses, ["h3"], 3)
+    _details(responses, [dict(gone, device_id="h3")])
+    conn = make(CrowdStrikeHosts, BASE, CREDS, tmp_path, page_size=2)
+    records, pages = drain(conn, since="2024-06-01T00:00:00Z")
+    assert [r["device_id"] for r in records] == ["a", "h1", "h2", "h3"] and pages == 3
+    hidden = [c.request.url for c in responses.calls if "devices-hidden" in c.request.url]
+    assert "offset=0" in hidden[0] and "offset=2" in hidden[1]
+    assert all("modified_timestamp%3A%3E%272024-06-01T00%3A00%3A00Z%27" in url for url in hidden)
+    assert [Asset.model_validate(conn.normalize(r)).state for r in records] == ["normal", "hidden", "hidden", "hidden"]
 
 
 def test_wrong_secret_against_simulator(sim, tmp_path):

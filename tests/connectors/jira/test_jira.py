@@ -67,3 +67,16 @@ def test_cursor_in_jql_and_429_retry_after(tmp_path):
     assert records == [] and sleeps == [4.0]
     assert query(responses.calls[-1])["jql"] == ['(project = SEC) AND updated >= "2024-05-31 22:11" '
                                                  "ORDER BY updated ASC"]
+
+
+@pytest.mark.parametrize("name,level", [("Blocker", "critical"), ("Critical", "critical"), ("Major", "high"),
+                                        ("Minor", "low"), ("Trivial", "info"), ("Lowest", "info")])
+def test_classic_priority_names_map_onto_the_scale(name, level):
+    issue = {**ISSUE, "fields": {**ISSUE["fields"], "priority": {"name": name}}}
+    assert Incident.model_validate(JiraIssues.normalize(issue)).severity == level
+
+
+@pytest.mark.parametrize("priority", [{"name": "P1"}, {"name": "Showstopper"}, {"name": ""}, {}, None])
+def test_an_unknown_or_missing_priority_is_rated_medium(priority):
+    issue = {**ISSUE, "fields": {**ISSUE["fields"], "priority": priority}}
+    assert Incident.model_validate(JiraIssues.normalize(issue)).severity == "medium"

@@ -1,4 +1,5 @@
-"""OpenCTI indicators: the event mapping, edges/node flattening, Relay page 2, the since filter, Bearer, 429."""
+"""OpenCTI indicators: the event mapping, edges/node flattening, Relay page 2, the since filter, Bearer, 429;
+through the pipeline: a score decay updates the stored vendor record."""
 from __future__ import annotations
 
 import json
@@ -73,3 +74,35 @@ def test_429_retry_after_is_waited_out(tmp_path):
 def test_an_indicator_without_created_at_is_invalid():
     with pytest.raises(KeyError):
         OpenCTIIndicators.normalize({k: v for k, v in NODE.items() if k != "created_at"})
+
+
+@pytest.fixture
+def opencti_sim():
+    from nexus_sync.simulator import SimConfig, Simulator
+
+    s = Simulator(SimConfig(seed=11, sizes={"opencti": 200})).start()
+    yield s
+    s.stop()
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_a_score_decay_updates_the_stored_vendor_record(opencti_sim, make_connector, incremental):
+    """Fidelity #10: a decayed score often stays in its severity band (nothing normalized changes); every decayed
+    indicator is still UPDATED and stores the score the vendor now says, on full and incremental syncs."""
+    from nexus_sync import db
+    from tests.pipeline.helpers import run_inline
+
+    conn = make_connector(opencti_sim, "opencti", page_size=50, incremental=incremental)
+    run_inline(conn.name)
+    before = opencti_sim.truth("opencti")
+    decayed = opencti_sim.vendor("opencti").decay(0.5)
+    truth = opencti_sim.truth("opencti")
+    same_band = [i for i in decayed if severity(before[i]["x_opencti_score"]) == severity(truth[i]["x_opencti_score"])]
+    assert same_band  # the case a hash over normalized data alone misses
+    _, report = run_inline(conn.name)
+    with db.get_engine().connect() as c:
+        stored = {r.source_id: r.raw_data for r in c.execute(db.raw_data.select().where(
+            db.raw_data.c.tenant_id == conn.tenant_id))}
+    assert report["status"] == "SUCCESS" and report["records"]["updated"] == len(decayed) == 100
+    assert report["records"]["unchanged"] == (0 if incremental else 100)
+    assert all(stored[i]["x_opencti_score"] == truth[i]["x_opencti_score"] for i in decayed)

@@ -1,4 +1,5 @@
-"""Security Hub findings: SigV4 signing, NextToken in the body, ASFF mapping."""
+"""Security Hub findings: SigV4 signing, NextToken in the body, ASFF mapping (RecordState, Workflow.Status),
+rows keyed by Id with ProductArn; archiving through the pipeline."""
 from __future__ import annotations
 
 import json
@@ -36,6 +37,39 @@ def test_inspector_finding_takes_the_cve_and_cvss():
                Severity={"Label": "CRITICAL"})
     data = Vulnerability.model_validate(SecurityHub.normalize(raw))
     assert (data.cve, data.cvss, data.severity) == ("CVE-2024-3094", 10.0, "critical")
+
+
+def test_an_archived_finding_is_archived_whatever_its_workflow_said():
+    """RecordState ARCHIVED (resource deleted, or archived by the product) closes the finding."""
+    for workflow in ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"):
+        active = SecurityHub.normalize(dict(FINDING, Workflow={"Status": workflow}))
+        archived = SecurityHub.normalize(dict(FINDING, Workflow={"Status": workflow}, RecordState="ARCHIVED"))
+        assert (active["status"], archived["status"]) == (workflow, "ARCHIVED")
+
+
+def test_workflow_status_is_total():
+    assert SecurityHub.normalize(dict(FINDING, Workflow={"Status": "ESCALATED"}))["status"] == "UNKNOWN"
+    assert SecurityHub.normalize({k: v for k, v in FINDING.items() if k != "Workflow"})["status"] is None
+    assert SecurityHub.normalize(dict(FINDING, Workflow="NEW"))["status"] is None
+
+
+def test_a_row_is_keyed_by_id_with_product_arn(tmp_path):
+    conn = make(SecurityHub, BASE, CREDS, tmp_path, region="us-east-1")
+    assert conn.source_id(FINDING) == f"{FINDING['Id']}|{FINDING['ProductArn']}"
+
+
+def test_a_new_observation_alone_is_not_a_change():
+    """LastObservedAt and ProcessedAt (when Security Hub received the finding) are heartbeats; UpdatedAt, the
+    provider's modification time, is not."""
+    from nexus_sync.models import content_hash
+
+    def decided(raw):
+        return content_hash(SecurityHub.normalize(raw), raw, SecurityHub.volatile_fields)
+
+    seen = dict(FINDING, LastObservedAt="2024-06-01T10:00:00.000Z", ProcessedAt="2024-06-01T10:00:05.000Z")
+    again = dict(seen, LastObservedAt="2024-06-02T10:00:00.000Z", ProcessedAt="2024-06-02T10:00:05.000Z")
+    assert decided(again) == decided(seen)
+    assert decided(dict(again, UpdatedAt="2024-06-02T10:00:00.000Z")) != decided(seen)
 
 
 def test_a_finding_without_resources_is_invalid():
@@ -83,3 +117,38 @@ def test_simulator_recomputes_the_signature(tmp_path):
         assert s.stats("securityhub")["by_status"].get("403") == 4
     finally:
         s.stop()
+
+
+def test_archiving_13_findings_updates_13_rows_to_archived(make_connector):
+    """Fidelity #11: a change that only archives a finding is a change, and the row says ARCHIVED."""
+    from nexus_sync.simulator import SimConfig, Simulator
+    from tests.pipeline.helpers import run_inline
+
+    with Simulator(SimConfig(seed=31, sizes={"securityhub": 60})) as sim:
+        vendor = sim.vendor("securityhub")
+        with vendor.lock:  # archived ones come from mutations only: start all ACTIVE
+            assert all(r["RecordState"] == "ACTIVE" for r in vendor.records.values())
+        conn = make_connector(sim, "securityhub", page_size=20)
+        run_inline(conn.name)
+        before = _stored(conn.tenant_id)
+        archived = vendor.archive(13)
+        _, report = run_inline(conn.name)
+        rows = _stored(conn.tenant_id)
+        assert report["status"] == "SUCCESS"
+        assert report["records"]["updated"] == 13 and report["records"]["unchanged"] == 60 - 13
+        gone = {sid for sid, row in rows.items() if row.raw_data["Id"] in archived}
+        assert len(gone) == 13 and all(rows[sid].raw_data["RecordState"] == "ARCHIVED" for sid in gone)
+        assert {sid: rows[sid].data["status"] for sid in gone} == {sid: "ARCHIVED" for sid in gone}
+        for sid in gone:  # only the archiving changed
+            assert rows[sid].raw_data["Workflow"] == before[sid].raw_data["Workflow"]
+        assert all(rows[sid].data == before[sid].data for sid in set(rows) - gone)
+
+def _stored(tenant) -> dict:
+    import sqlalchemy as sa
+
+    from nexus_sync import db
+
+    rd = db.raw_data.c
+    with db.get_engine().connect() as c:
+        return {r.source_id: r for r in c.execute(sa.select(rd.source_id, rd.data, rd.raw_data)
+                                                   .where(rd.tenant_id == tenant))}

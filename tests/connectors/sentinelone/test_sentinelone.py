@@ -60,3 +60,24 @@ def test_bare_429_is_backed_off_and_retried(tmp_path):
     sleeps = Sleeps()
     records, _ = drain(make(SentinelOneAgents, BASE, {"token": "t"}, tmp_path, sleep=sleeps))
     assert len(records) == 1 and sleeps == [1.0]
+
+
+@responses.activate
+def test_decommissioned_and_uninstalled_agents_are_asked_for_and_say_so(tmp_path):
+    """The agent list leaves decommissioned agents out unless isDecommissioned asks for them."""
+    gone = dict(AGENT, id="2", isDecommissioned=True, isActive=False, networkStatus="disconnected")
+    responses.add(responses.GET, URL, json=_page([AGENT, gone, dict(gone, id="3", isUninstalled=True)], None))
+    conn = make(SentinelOneAgents, BASE, {"token": "t"}, tmp_path)
+    records, _ = drain(conn)
+    assert "isDecommissioned=true%2Cfalse" in responses.calls[0].request.url
+    assert "isUninstalled=true%2Cfalse" in responses.calls[0].request.url
+    assert [Asset.model_validate(conn.normalize(r)).state for r in records] == ["connected", "decommissioned",
+                                                                               "decommissioned"]
+    assert conn.normalize(dict(AGENT, isUninstalled=True))["state"] == "uninstalled"
+
+
+def test_a_linux_loopback_interface_is_no_address_of_the_agent():
+    lo = {"name": "lo", "inet": ["127.0.0.1"], "inet6": ["::1"], "physical": "00:00:00:00:00:00"}
+    agent = dict(AGENT, networkInterfaces=AGENT["networkInterfaces"] + [lo])
+    data = Asset.model_validate(SentinelOneAgents.normalize(agent))
+    assert data.ips == ["10.20.0.14", "198.51.100.20"] and data.macs == ["aa:bb:cc:00:11:22"]

@@ -14,8 +14,10 @@ BASE = "https://splunk.test:8089"
 JOBS = f"{BASE}/services/search/jobs"
 EVENT = {"_time": "2024-06-01T12:00:00.000+00:00", "host": "sh-01", "source": "Threat - X - Rule",
          "sourcetype": "stash", "index": "notable", "_raw": "...", "_cd": "12:345678",
-         "rule_name": "Excessive Failed Logins", "urgency": "high", "dest": "ws-9", "user": "bob",
-         "status_label": "New"}
+         "_bkt": "notable~12~5B0F3F1E-7A2C-4C55-9D43-2C1D6F0B9A11", "splunk_server": "idx-01",
+         "rule_name": "Excessive Failed Logins", "search_name": "Threat - Excessive Failed Logins - Rule",
+         "urgency": "high", "dest": "ws-9", "user": "bob", "status_label": "New",
+         "event_id": "C13539923CB82248@@notable@@0d79e6b139987df082c62dee58274948"}
 
 
 def _job(rsps, states, total):
@@ -33,13 +35,38 @@ def _results(rsps, results, **kw):
 
 def test_normalize_notable_event():
     data = SecurityEvent.model_validate(Splunk.normalize(EVENT))
-    assert data.uid == "notable:12:345678" and data.title == "Excessive Failed Logins"
+    assert data.uid == EVENT["event_id"] and data.title == "Excessive Failed Logins"
     assert data.severity == "high" and data.time == "2024-06-01T12:00:00Z" and data.host == "ws-9"
 
 
-def test_a_record_without_rule_name_is_invalid():
+def test_identity_is_the_event_id_else_bkt_and_cd(tmp_path):
+    conn = make(Splunk, BASE, {"token": "t"}, tmp_path)
+    assert conn.source_id(EVENT) == EVENT["event_id"]
+    plain = {k: v for k, v in EVENT.items() if k != "event_id"}  # a search that is not over notables
+    assert conn.source_id(plain) == "notable~12~5B0F3F1E-7A2C-4C55-9D43-2C1D6F0B9A11:12:345678"
+    assert Splunk.normalize(plain)["uid"] == conn.source_id(plain)
+    with pytest.raises(KeyError):  # no identity at all: rejected, and named in the report
+        conn.source_id({k: v for k, v in plain.items() if k != "_bkt"})
+
+
+def test_multivalue_fields_take_their_first_value():
+    multi = {**EVENT, "dest": ["ws-9", "ws-10", "db-1"], "user": ["", "bob", "alice"], "urgency": ["critical"],
+             "status_label": ["New", "In Progress"]}
+    data = SecurityEvent.model_validate(Splunk.normalize(multi))
+    assert (data.host, data.user, data.severity, data.status) == ("ws-9", "bob", "critical", "New")
+    assert Splunk.normalize({**EVENT, "dest": [], "host": "sh-01"})["host"] == "sh-01"
+
+
+@pytest.mark.parametrize("value", ["unknown", "P1", "", None])
+def test_an_unknown_or_missing_urgency_is_rated_medium(value):
+    assert SecurityEvent.model_validate(Splunk.normalize({**EVENT, "urgency": value})).severity == "medium"
+    assert Splunk.normalize({**EVENT, "urgency": "informational"})["severity"] == "info"
+
+
+def test_a_notable_without_rule_name_is_titled_by_its_search():
+    assert Splunk.normalize({k: v for k, v in EVENT.items() if k != "rule_name"})["title"] == EVENT["search_name"]
     with pytest.raises(KeyError):
-        Splunk.normalize({k: v for k, v in EVENT.items() if k != "rule_name"})
+        Splunk.normalize({k: v for k, v in EVENT.items() if k not in ("rule_name", "search_name")})
 
 
 @responses.activate

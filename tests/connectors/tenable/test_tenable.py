@@ -41,6 +41,23 @@ def test_normalize_finding():
         TenableVulns.normalize({k: v for k, v in FINDING.items() if k != "asset"})
 
 
+def test_a_rescan_alone_is_not_a_change():
+    """last_found, indexed and the scan that saw the finding move on every rescan: heartbeats (the cartography
+    fixture cited by §8 shows indexed and scan{uuid, started_at, ...})."""
+    from nexus_sync.models import content_hash
+
+    seen = {**FINDING, "indexed": "2024-06-01T04:15:00.000000Z",
+            "scan": {"uuid": "270b911b-1fe6-4760-8c49-88d315cb764e", "started_at": "2024-06-01T04:00:00.000Z"}}
+    rescanned = {**seen, "last_found": "2024-06-08T04:05:06.789Z", "indexed": "2024-06-08T04:15:00.000000Z",
+                 "scan": {"uuid": "e86252a3-8dc0-43b6-8ddd-afb219d040ed", "started_at": "2024-06-08T04:00:00.000Z"}}
+
+    def decided(raw):
+        return content_hash(TenableVulns.normalize(raw), raw, TenableVulns.volatile_fields)
+
+    assert decided(rescanned) == decided(seen)
+    assert decided({**rescanned, "state": "FIXED"}) != decided(seen)
+
+
 @responses.activate
 def test_export_polls_until_finished_then_one_page_per_chunk(tmp_path):
     _export(responses, [{"status": "PROCESSING", "chunks_available": []},

@@ -67,3 +67,13 @@ def test_a_case_without_title_is_invalid():
         assert exc.args[0] == "title"
     else:
         raise AssertionError("a case without a title must be invalid")
+
+
+def test_an_unknown_severity_takes_its_label_else_medium():
+    def level(**case):
+        return Incident.model_validate(TheHiveCases.normalize({**CASE, **case})).severity
+
+    assert level(severity=4) == "critical" and level(severity=1, severityLabel="LOW") == "low"
+    assert level(severity=0, severityLabel="CRITICAL") == "critical"  # outside 1-4: the label decides
+    assert level(severity=7, severityLabel="SEVERE+") == "medium"  # neither reads: TheHive's default
+    assert level(severity=None, severityLabel=None) == "medium"

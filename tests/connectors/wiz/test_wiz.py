@@ -1,4 +1,6 @@
-"""Wiz issues: token with audience, GraphQL cursor paging with the createdAt filter, errors[] on 200."""
+"""Wiz issues: token with audience, GraphQL cursor paging with the updatedAt filter, errors[] on 200, the rate
+limit inside a 200 (RATE_LIMIT_EXCEEDED + retryAfter) waited out; through the pipeline: every status change of
+an incremental sync lands, and a throttled sync ends SUCCESS with every record."""
 from __future__ import annotations
 
 import json
@@ -9,7 +11,7 @@ import responses
 
 from connectors.auth import OAuth2ClientCredentials
 from connectors.wiz import CONNECTOR as Wiz
-from nexus_sync.errors import VendorDataError
+from nexus_sync.errors import RateLimited, VendorDataError
 from nexus_sync.models import Incident
 from tests.connectors.util import Sleeps, drain, make
 
@@ -61,7 +63,7 @@ def test_token_has_audience_and_page_2_sends_after_with_the_since_filter(tmp_pat
     first, second = (json.loads(c.request.body) for c in responses.calls[1:])
     assert "issuesV2(" in first["query"] and first["variables"]["first"] == 1 and first["variables"]["after"] is None
     assert second["variables"]["after"] == "cur-2"
-    assert second["variables"]["filterBy"] == {"createdAt": {"after": "2024-04-01T00:00:00Z"}}
+    assert second["variables"]["filterBy"] == {"updatedAt": {"after": "2024-04-01T00:00:00Z"}}
     assert responses.calls[1].request.headers["Authorization"] == "Bearer tok"
 
 
@@ -90,3 +92,79 @@ def test_429_is_backed_off(tmp_path):
     sleeps = Sleeps()
     records, _ = drain(make(Wiz, API, CREDS, tmp_path, sleep=sleeps))
     assert len(records) == 1 and len(sleeps) == 1 and sleeps[0] >= 0.5
+
+
+def _throttled(rsps, retry_after):
+    rsps.add(responses.POST, f"{API}/graphql", json={"data": None, "errors": [{
+        "message": "Rate limit exceeded", "extensions": {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": retry_after}}]})
+
+
+@responses.activate
+def test_a_rate_limit_inside_a_200_waits_its_retry_after_and_keeps_the_page(tmp_path):
+    """Fidelity #12: the wait is the body's retryAfter (seconds), not a blind backoff; the same page is asked again."""
+    _token(responses)
+    _page(responses, [ISSUE], True, "cur-2")
+    _throttled(responses, 4)
+    _page(responses, [dict(ISSUE, id="b")], False)
+    sleeps = Sleeps()
+    records, pages = drain(make(Wiz, API, CREDS, tmp_path, page_size=1, sleep=sleeps))
+    assert [r["id"] for r in records] == [ISSUE["id"], "b"] and pages == 2
+    assert sleeps == [4.0]
+    throttled, retried = (json.loads(c.request.body)["variables"]["after"] for c in responses.calls[2:])
+    assert throttled == retried == "cur-2"
+
+
+@responses.activate
+def test_a_long_retry_after_inside_a_200_is_handed_to_the_task_as_its_wait(tmp_path):
+    _token(responses)
+    _throttled(responses, 90)
+    with pytest.raises(RateLimited, match=r"200 OK \[RATE_LIMIT_EXCEEDED\] rate limited") as err:
+        drain(make(Wiz, API, CREDS, tmp_path))
+    assert err.value.wait_seconds == 90
+
+
+# ---------------------------------------------------------------- through the pipeline (simulator, real stack)
+
+@pytest.fixture
+def wiz_sim():
+    from nexus_sync.simulator import SimConfig, Simulator
+
+    s = Simulator(SimConfig(seed=11, sizes={"wiz": 400})).start()
+    yield s
+    s.stop()
+
+
+def test_an_incremental_sync_stores_every_status_change(wiz_sim, make_connector):
+    """Fidelity #8: a cursor on createdAt missed every status change; on updatedAt each one lands."""
+    from connectors.cursors import canonical
+    from tests.pipeline.helpers import cursor_of, raw_rows, run_inline
+
+    sim = wiz_sim
+    conn = make_connector(sim, "wiz", incremental=True, page_size=100)
+    vendor = sim.vendor("wiz")
+    _, first = run_inline(conn.name)
+    assert first["records"]["new"] == len(vendor.order)
+    changed, _ = vendor.mutate(200 / len(vendor.order))
+    _, report = run_inline(conn.name)
+    truth = sim.truth("wiz")
+    rows = {r.source_id: r for r in raw_rows(conn.tenant_id)}
+    assert report["status"] == "SUCCESS" and report["records"]["updated"] == len(changed) == 200
+    assert all(rows[i].data["status"] == truth[i]["status"] for i in changed)
+    assert cursor_of(conn.id) == canonical(max(r["updatedAt"] for r in truth.values()), "iso")
+
+
+def test_a_throttled_sync_waits_as_told_and_ends_with_every_record(wiz_sim, make_connector, monkeypatch):
+    """Fidelity #12 through the pipeline: every third GraphQL call is throttled inside a 200 with retryAfter 3."""
+    from nexus_sync.http import HttpClient
+    from tests.pipeline.helpers import raw_rows, run_inline
+
+    waits: list[float] = []
+    monkeypatch.setattr(HttpClient, "_wait", lambda self, url, wait: waits.append(wait))  # no real sleeping
+    sim = wiz_sim
+    conn = make_connector(sim, "wiz", page_size=50)
+    sim.set_faults("wiz", rate_limit_every=3, retry_after_seconds=3)
+    _, report = run_inline(conn.name)
+    throttled = sim.stats("wiz")["faults"]["rate_limit"]
+    assert report["status"] == "SUCCESS"
+    assert {r.source_id for r in raw_rows(conn.tenant_id)} == set(sim.truth("wiz"))
+    assert throttled >= 2 and len(waits) == throttled and all(w >= 3 for w in waits)
