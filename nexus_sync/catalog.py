@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 import connectors as connector_types
-from connectors.base import Connector, ConnectorConfig, Context, SecretsProvider
+from connectors.base import Connector, Context, SecretsProvider
 from nexus_sync import db
 from nexus_sync.credentials import env_prefix, get_store
 from nexus_sync.errors import ConfigError

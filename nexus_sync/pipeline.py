@@ -147,7 +147,7 @@ class SyncContext:
 
 @lru_cache(maxsize=256)
 def _load(sync_hid: str) -> SyncContext:
-    sh, c = db.sync_history.c, db.connectors
+    sh = db.sync_history.c
     with db.get_engine().connect() as conn:
         r = conn.execute(
             sa.select(sh.id, sh.sync_id, sh.started_at, sh.connector_id, db.sync_runs.c.sync_run)

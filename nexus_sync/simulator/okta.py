@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import re
 import secrets
-import time
 from typing import Any, Callable
 from urllib.parse import quote, urlencode
 

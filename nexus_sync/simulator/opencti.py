@@ -24,7 +24,6 @@ import random
 import re
 import time
 import uuid
-from typing import Any
 
 import orjson
 

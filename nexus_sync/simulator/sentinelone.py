@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import random
-from typing import Any
 
 from nexus_sync.simulator import data
 from nexus_sync.simulator.server import BadRequest, Request, Response, VendorSim, json_response, register, route

@@ -1,7 +1,6 @@
 """Each row of the error table: what the HTTP client and the base task do with it."""
 from __future__ import annotations
 
-import time
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 

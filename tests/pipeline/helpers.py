@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 
@@ -54,3 +55,23 @@ def archive_count(tenant_id: uuid.UUID) -> int:
 
     return int(get_archive().query(
         f"SELECT count() AS n FROM {TABLE} WHERE tenant_id = toUUID('{tenant_id}')")[0]["n"])
+
+
+def stored(tenant_id: uuid.UUID) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """source id → (normalized data, the vendor record as stored)."""
+    rd = db.raw_data.c
+    with db.get_engine().connect() as c:
+        return {r.source_id: (r.data, r.raw_data)
+                for r in c.execute(sa.select(rd.source_id, rd.data, rd.raw_data).where(rd.tenant_id == tenant_id))}
+
+
+@contextmanager
+def small_simulator(seed: int, **sizes: int) -> Iterator[Any]:
+    """A simulator of its own (a test may change its data freely), started and stopped around the block."""
+    from nexus_sync.simulator import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(seed=seed, sizes=sizes)).start()
+    try:
+        yield sim
+    finally:
+        sim.stop()

@@ -2,30 +2,18 @@
 lists for every machine (127.0.0.1, ::1) are no address of the machine; raw data keeps what MDE sent."""
 from __future__ import annotations
 
-import uuid
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
-import sqlalchemy as sa
 
-from nexus_sync import db
-from nexus_sync.simulator import SimConfig, Simulator
-from tests.pipeline.helpers import run_inline
+from nexus_sync.simulator import Simulator
+from tests.pipeline.helpers import small_simulator, stored, run_inline
 
 
 @pytest.fixture
 def mde_sim() -> Iterator[Simulator]:
-    s = Simulator(SimConfig(seed=4, sizes={"defender": 30})).start()
-    yield s
-    s.stop()
-
-
-def stored(tenant: uuid.UUID) -> dict[str, Any]:
-    """source id → (normalized data, the vendor record as stored)."""
-    rd = db.raw_data.c
-    with db.get_engine().connect() as c:
-        return {r.source_id: (r.data, r.raw_data)
-                for r in c.execute(sa.select(rd.source_id, rd.data, rd.raw_data).where(rd.tenant_id == tenant))}
+    with small_simulator(4, defender=30) as s:
+        yield s
 
 
 def test_loopback_addresses_are_not_identity_and_raw_data_keeps_them(mde_sim, make_connector):

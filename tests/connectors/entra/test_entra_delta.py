@@ -3,32 +3,20 @@ stored as deleted; incremental syncs follow Graph's delta query with its delta l
 "start over" answers (a dead delta link, an expired page token) restart instead of failing the sync."""
 from __future__ import annotations
 
-import uuid
 from typing import Any, Iterator
 
 import pytest
-import sqlalchemy as sa
 
 from connectors import cursors
-from nexus_sync import db
-from nexus_sync.simulator import SimConfig, Simulator
-from tests.pipeline.helpers import cursor_of, run_inline
+from nexus_sync.simulator import Simulator
+from tests.pipeline.helpers import small_simulator, stored, cursor_of, run_inline
 
 
 @pytest.fixture
 def graph() -> Iterator[Simulator]:
-    s = Simulator(SimConfig(seed=7, sizes={"entra": 40})).start()
-    s.set_faults("entra", delta_page_size=15)
-    yield s
-    s.stop()
-
-
-def stored(tenant: uuid.UUID) -> dict[str, Any]:
-    """source id → (normalized data, the vendor record as stored)."""
-    rd = db.raw_data.c
-    with db.get_engine().connect() as c:
-        return {r.source_id: (r.data, r.raw_data)
-                for r in c.execute(sa.select(rd.source_id, rd.data, rd.raw_data).where(rd.tenant_id == tenant))}
+    with small_simulator(7, entra=40) as s:
+        s.set_faults("entra", delta_page_size=15)
+        yield s
 
 
 def requests_to(sim: Simulator, path: str) -> int:

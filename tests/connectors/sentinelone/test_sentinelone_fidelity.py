@@ -3,32 +3,20 @@ loopback interface is no address of the agent (raw data keeps it), and decommiss
 list leaves out unless asked, are stored as decommissioned."""
 from __future__ import annotations
 
-import uuid
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
-import sqlalchemy as sa
 
-from nexus_sync import db
-from nexus_sync.simulator import SimConfig, Simulator
-from tests.pipeline.helpers import run_inline
+from nexus_sync.simulator import Simulator
+from tests.pipeline.helpers import small_simulator, stored, run_inline
 
 PLACEHOLDERS = {"127.0.0.1", "::1", "00:00:00:00:00:00"}
 
 
 @pytest.fixture
 def s1_sim() -> Iterator[Simulator]:
-    s = Simulator(SimConfig(seed=25, sizes={"sentinelone": 80})).start()
-    yield s
-    s.stop()
-
-
-def stored(tenant: uuid.UUID) -> dict[str, Any]:
-    """source id → (normalized data, the vendor record as stored)."""
-    rd = db.raw_data.c
-    with db.get_engine().connect() as c:
-        return {r.source_id: (r.data, r.raw_data)
-                for r in c.execute(sa.select(rd.source_id, rd.data, rd.raw_data).where(rd.tenant_id == tenant))}
+    with small_simulator(25, sentinelone=80) as s:
+        yield s
 
 
 def test_loopback_and_all_zero_addresses_are_not_identity_and_raw_data_keeps_them(s1_sim, make_connector):
