@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import json
 import logging
 import math
 import re
@@ -199,8 +200,27 @@ def parse_json(content: bytes, what: str) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError as exc:
-        why = "nests deeper than 1024 levels" if "depth" in str(exc) else "is not valid JSON"
-        raise VendorDataError(f"{what}: response {why} ({len(content)} bytes)") from None
+        if "depth" in str(exc):
+            raise VendorDataError(f"{what}: response nests deeper than 1024 levels ({len(content)} bytes)") from None
+    body = _lenient_json(content)  # one stray byte or lone surrogate must not cost the page
+    if body is None:
+        raise VendorDataError(f"{what}: response is not valid JSON ({len(content)} bytes)")
+    log.warning("%s: response held invalid UTF-8 or unpaired surrogates, replaced by U+FFFD", what)
+    return body
+
+
+def _lenient_json(content: bytes) -> Any:
+    """JSON whose only fault is its text (invalid UTF-8, unpaired surrogates): parsed with those characters
+    replaced by U+FFFD; None when it is not JSON at all."""
+    from nexus_sync.sanitize import replace_lone_surrogates
+
+    try:
+        body = json.loads(content.decode("utf-8", errors="replace"))
+    except (ValueError, RecursionError):
+        return None
+    holder = [body]  # the answer itself may be a string
+    replace_lone_surrogates(holder)
+    return holder[0]
 
 
 # ----------------------------------------------------------------------------- error text (finding 2)

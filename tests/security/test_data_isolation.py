@@ -99,3 +99,16 @@ def test_the_tab_separated_escaper_escapes_nul():
     from nexus_sync.archive import tab_field
 
     assert tab_field("a\x00b\tc\\d\n") == "a\\0b\\tc\\\\d\\n"  # a raw NUL would end the field in ClickHouse
+
+
+def test_a_stray_byte_or_an_unpaired_surrogate_costs_no_page():
+    """orjson refuses invalid UTF-8 and unpaired surrogates outright, which would fail the whole page: the
+    answer is read leniently instead, those characters become U+FFFD, and the page stages as usual."""
+    from nexus_sync.errors import VendorDataError
+    from nexus_sync.http import parse_json
+
+    page = parse_json(b'[{"hostname": "a\\ud800b"}, {"hostname": "caf\xe9"}, {"hostname": "ok"}]', "okta: answer")
+    assert [r["hostname"] for r in page] == ["a\ufffdb", "caf\ufffd", "ok"]
+    orjson.dumps(page)  # what staging does next: no longer refused
+    with pytest.raises(VendorDataError, match="not valid JSON"):
+        parse_json(b'[{"hostname": "a"', "okta: answer")
