@@ -2,8 +2,10 @@
 own files under NEXUS_METRICS_DIR; the worker's main process serves them all at /metrics)."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from kombu.transport.redis import PRIORITY_STEPS, Channel as RedisChannel
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
@@ -24,6 +26,7 @@ RATE_LIMIT_WAIT = Counter("nexus_rate_limit_wait_seconds_total", "Seconds spent 
 ARCHIVE_LAG = Histogram("nexus_archive_lag_seconds", "From a batch's fetch to its archive in ClickHouse",
                         buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900))
 QUEUES = ("sync", "archive")
+log = logging.getLogger(__name__)
 
 
 def observe_report(report: dict[str, Any]) -> None:
@@ -62,19 +65,30 @@ def observe_archive_lag(sync_hid: str) -> None:
         ARCHIVE_LAG.observe(max(0.0, float(lag)))
 
 
+def broker_lists(queue: str) -> list[str]:
+    """The Redis lists that hold one queue's messages: kombu keeps one list per priority step (`sync` for 0,
+    `sync\x06\x163` for 3, …) — a task sent NORMAL (3) or LOW (6) waits in a list other than `sync`."""
+    return [queue] + [f"{queue}{RedisChannel.sep}{step}" for step in PRIORITY_STEPS if step]
+
+
 class QueueDepth:
-    """Queue lengths read from the broker at scrape time."""
+    """Queue lengths read from the broker at scrape time, every priority of a queue summed."""
 
     def collect(self) -> Any:
         from nexus_sync.redis_client import get_redis
 
         g = GaugeMetricFamily("nexus_queue_depth", "Tasks waiting in a queue", labels=["queue"])
         try:
-            r = get_redis()
+            pipe = get_redis().pipeline(transaction=False)
             for q in QUEUES:
-                g.add_metric([q], r.llen(q))
-        except Exception:
-            pass
+                for name in broker_lists(q):
+                    pipe.llen(name)
+            lengths = iter(pipe.execute())
+            for q in QUEUES:
+                g.add_metric([q], sum(next(lengths) for _ in broker_lists(q)))
+        except Exception as exc:  # a scrape must answer even while Redis is away: the gauge is left out
+            log.warning("queue depth not read from the broker: %s", type(exc).__name__)
+            return
         yield g
 
 
