@@ -30,6 +30,8 @@ from typing import Any, Callable
 
 import orjson
 
+from nexus_sync import names
+
 ROOT = Path(__file__).resolve().parent.parent
 MAIN_VENDOR = "crowdstrike"  # the 100,000-record sync is CrowdStrike-shaped
 STAGES = ("start", "fetch", "normalize", "dedup", "persist", "archive", "finish")
@@ -210,7 +212,7 @@ class BrokerTap:
         self._thread.join(5)
 
     def result(self) -> dict[str, Any]:
-        by_task = {t.removeprefix("tasks.sync."): {"messages": len(v), "bytes_median": int(statistics.median(v)),
+        by_task = {t.removeprefix(names.SYNC_TASKS): {"messages": len(v), "bytes_median": int(statistics.median(v)),
                                                     "bytes_max": max(v)}
                    for t, v in sorted(self.sizes.items())}
         every = [n for v in self.sizes.values() for n in v]
@@ -467,7 +469,7 @@ class Bench:
 
     def enqueue(self, name: str) -> str:
         hid = str(uuid.uuid4())
-        self.celery.send_task("tasks.sync.start_sync", args=[name, hid, "bench"], task_id=hid)
+        self.celery.send_task(names.START_SYNC, args=[name, hid, "bench"], task_id=hid)
         return hid
 
     def wait(self, hid: str, timeout: float) -> dict[str, Any]:

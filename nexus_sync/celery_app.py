@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from enum import Enum
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -11,14 +10,11 @@ from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_init, worker_process_init
 from kombu import Queue
 
+from nexus_sync import names
 from nexus_sync.config import ConfigError, get_settings
+from nexus_sync.names import Queues
 
 log = logging.getLogger(__name__)
-
-
-class Queues(str, Enum):
-    SYNC = "sync"  # start, fetch, normalize, dedup, persist, notify
-    ARCHIVE = "archive"  # ClickHouse appends (the embedded engine wants one process: see `worker --help`)
 
 
 UNACKED_MUTEX_EXPIRE = 30
@@ -60,11 +56,11 @@ def make_app(set_as_current: bool = True) -> Celery:
         task_send_sent_event=True,
         task_default_queue=Queues.SYNC.value,
         task_queues=[Queue(q.value) for q in Queues],
-        task_routes=[{"tasks.sync.archive": {"queue": Queues.ARCHIVE.value}}],
+        task_routes=[{names.ARCHIVE: {"queue": Queues.ARCHIVE.value}}],
         worker_hijack_root_logger=False,
         # FAILED syncs waiting for their recovery attempt (nexus_sync.recovery) are started from here
-        beat_schedule={"recover-failed-syncs": {"task": "tasks.sync.recover_due", "schedule": 60.0},
-                       "resume-stalled-syncs": {"task": "tasks.sync.resume_stalled", "schedule": 60.0,
+        beat_schedule={"recover-failed-syncs": {"task": names.RECOVER_DUE, "schedule": 60.0},
+                       "resume-stalled-syncs": {"task": names.RESUME_STALLED, "schedule": 60.0,
                                                 "options": {"expires": 59}}},
     )
     _beat_conf(app, broker)

@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import requests
 
+from nexus_sync import names
+
 ROOT = Path(__file__).resolve().parent.parent
 CURSOR_SQL = {"crowdstrike": "raw_data->>'modified_timestamp'", "okta": "raw_data->>'lastUpdated'"}
 
@@ -134,7 +136,7 @@ def _trigger(conns: list[dict[str, Any]]) -> dict[str, str]:
     hids = {}
     for c in conns:
         hid = str(uuid.uuid4())
-        app.send_task("tasks.sync.start_sync", args=[c["name"], hid, "chaos"], task_id=hid)
+        app.send_task(names.START_SYNC, args=[c["name"], hid, "chaos"], task_id=hid)
         hids[c["name"]] = hid
     return hids
 
@@ -253,7 +255,7 @@ def _report(conns: list[dict[str, Any]], hids: dict[str, str], sims: dict[str, s
     stuck = [k.decode() for k in get_redis().scan_iter("nexus:lock:connector:*")]
     expected_dlq = len(broken_ids)  # one fetch task per sync of the broken connector
     dlq_ok = (len(letters) == expected_dlq
-              and all(t == "tasks.sync.fetch" and cid in broken_ids for t, cid in letters))
+              and all(t == names.FETCH and cid in broken_ids for t, cid in letters))
     fault_stats = {label: {v: requests.get(f"{url}/_sim/{v}/stats", timeout=10).json().get("faults")
                            for v in (("crowdstrike", "okta") if label == "faulty" else ("crowdstrike",))}
                    for label, url in sims.items()}

@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import typer
 
+from nexus_sync import names
 from nexus_sync.config import ConfigError, settings_or_exit
 from nexus_sync.errors import SyncError
 
@@ -168,7 +169,7 @@ def run_sync(connector: str, wait: bool, timeout: float = 1800, progress: bool =
     settings_or_exit()
     row = catalog.get(connector)
     sync_hid = str(uuid.uuid4())
-    celery.send_task("tasks.sync.start_sync", args=[row.name, sync_hid, "manual"], task_id=sync_hid)
+    celery.send_task(names.START_SYNC, args=[row.name, sync_hid, "manual"], task_id=sync_hid)
     if not wait:
         typer.echo(f"enqueued sync {sync_hid} of {row.name}")
         return {"sync_hid": sync_hid}

@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 
+from nexus_sync import names
 from nexus_sync.credentials import redact
 
 _configured = False
@@ -53,9 +54,9 @@ def bind_task(task_name: str, task_id: str, args: tuple | list) -> None:
     """Context of the running task: every log line of it carries these keys."""
     structlog.contextvars.clear_contextvars()
     ctx: dict[str, Any] = {"task": task_name, "task_id": task_id}
-    if task_name == "tasks.sync.start_sync" and len(args) > 1:
+    if task_name == names.START_SYNC and len(args) > 1:
         ctx["connector"], ctx["sync_hid"] = args[0], args[1]
-    elif args and task_name.startswith("tasks.sync."):
+    elif args and task_name.startswith(names.SYNC_TASKS):
         ctx["sync_hid"] = args[0]
         if len(args) > 1 and isinstance(args[1], int):
             ctx["batch"] = args[1]

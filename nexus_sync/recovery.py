@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import db
+from nexus_sync import db, names
 from nexus_sync.config import get_settings
 from nexus_sync.events import publish
 from nexus_sync.redis_client import get_redis
@@ -75,7 +75,7 @@ def give_up(report: dict[str, Any]) -> None:
     error = "; ".join(str(e.get("error")) for e in report.get("errors") or []) or "sync failed"
     with db.get_engine().begin() as conn:
         conn.execute(pg_insert(db.dead_letters).values(
-            id=uuid.uuid4(), task_name="tasks.sync.start_sync", task_id=f"recovery-{report['sync_id']}",
+            id=uuid.uuid4(), task_name=names.START_SYNC, task_id=f"recovery-{report['sync_id']}",
             args=[report["connector"]], kwargs={"trigger": "dlq-replay"}, connector_id=uuid.UUID(report["connector_id"]),
             exception_type="SyncFailed", error=f"sync failed after {len(delays())} recovery attempts: {error}"[:4000],
             retries=len(delays()),

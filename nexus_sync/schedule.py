@@ -34,10 +34,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Collection, Iterable
 
+from nexus_sync import names
+
 log = logging.getLogger(__name__)
 
-TASK = "tasks.sync.start_sync"
-RECONCILE_TASK = "tasks.schedule.reconcile"
+TASK = names.START_SYNC
+RECONCILE_TASK = names.RECONCILE
 ENTRY_PREFIX = "connector:"  # RedBeat entry name of a connector: connector:<name>
 KEY_PREFIX = "nexus:beat:"  # RedBeat's Redis keys: nexus:beat:connector:<name>, nexus:beat::schedule, …
 PRIORITIES = {"HIGH": 0, "NORMAL": 3, "LOW": 6}  # Celery priorities on Redis: lower = sooner

@@ -12,7 +12,7 @@ from celery import Task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import db, logs, metrics, pipeline, tracing
+from nexus_sync import db, logs, metrics, names, pipeline, tracing
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
 from nexus_sync.errors import Action, TransientError, rule_for_exception
@@ -104,9 +104,9 @@ def _as_sync_error(exc: Exception, task: str) -> Exception:
 
 def _sync_of(name: str, args: Any, task_id: str | None) -> str | None:
     """The sync a task works for: start_sync's second argument (or its own id), else the first."""
-    if name == "tasks.sync.start_sync":
+    if name == names.START_SYNC:
         return args[1] if len(args) > 1 and args[1] else task_id
-    if name.startswith("tasks.sync.") and args and isinstance(args[0], str):
+    if name.startswith(names.SYNC_TASKS) and args and isinstance(args[0], str):
         return args[0]
     return None
 

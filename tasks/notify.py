@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from nexus_sync import webhooks
+from nexus_sync import names, webhooks
 from nexus_sync.celery_app import app
 from tasks.base import PipelineTask
 
 
-@app.task(base=PipelineTask, name="tasks.notify.webhook")
+@app.task(base=PipelineTask, name=names.WEBHOOK)
 def webhook(subscriber: str, event: dict[str, Any]) -> dict:
     """POST one signed event to one subscriber (the event is small: counts, never records)."""
     return {"status": webhooks.deliver(subscriber, event)}

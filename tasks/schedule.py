@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from nexus_sync import schedule
+from nexus_sync import names, schedule
 from nexus_sync.celery_app import app
 
 
-@app.task(name="tasks.schedule.reconcile", acks_late=False)  # idempotent; the next minute redoes it
+@app.task(name=names.RECONCILE, acks_late=False)  # idempotent; the next minute redoes it
 def reconcile() -> dict[str, Any]:
     """Create, update and remove connector schedules so they match the connectors table (idempotent)."""
     return schedule.reconcile().summary()

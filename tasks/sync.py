@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import chain
 
-from nexus_sync import alerts, metrics, pipeline, recovery, tracing
+from nexus_sync import alerts, metrics, names, pipeline, recovery, tracing
 from tasks.notify import fan_out
 from nexus_sync.celery_app import app
 from tasks.base import PipelineTask
@@ -30,7 +30,7 @@ class StartTask(PipelineTask):
         pipeline.start_failed(connector, sync_hid, error)
 
 
-@app.task(base=StartTask, name="tasks.sync.start_sync", bind=True)
+@app.task(base=StartTask, name=names.START_SYNC, bind=True)
 def start_sync(self: PipelineTask, connector: str, sync_hid: str | None = None, trigger: str = "manual") -> dict:
     """Lock the connector, open sync_history RUNNING and fetch the first page."""
     sync_hid = sync_hid or self.request.id
@@ -46,7 +46,7 @@ class FetchTask(PipelineTask):
             notify.delay(args[0])
 
 
-@app.task(base=FetchTask, name="tasks.sync.fetch", bind=True)
+@app.task(base=FetchTask, name=names.FETCH, bind=True)
 def fetch(self: PipelineTask, sync_hid: str, batch_no: int, state: dict | None, since: str | None) -> dict:
     """Pull one vendor page, stage it, start its batch chain and the next page's fetch."""
     next_state = pipeline.fetch(sync_hid, batch_no, state, since)
@@ -59,28 +59,28 @@ def fetch(self: PipelineTask, sync_hid: str, batch_no: int, state: dict | None, 
 def batch_chain(sync_hid: str, batch_no: int, first: str = "normalize") -> Any:
     """A batch's stages from `first` on (pipeline.BATCH_STAGES), each task after the one before."""
     stages = pipeline.BATCH_STAGES[pipeline.BATCH_STAGES.index(first):]
-    return chain(*(app.tasks[f"tasks.sync.{stage}"].si(sync_hid, batch_no) for stage in stages))
+    return chain(*(app.tasks[names.SYNC_TASKS + stage].si(sync_hid, batch_no) for stage in stages))
 
 
-@app.task(base=BatchTask, name="tasks.sync.normalize")
+@app.task(base=BatchTask, name=names.NORMALIZE)
 def normalize(sync_hid: str, batch_no: int) -> dict:
     """Vendor records → validated NormalizedRecords (bad ones skipped and reported)."""
     return pipeline.normalize(sync_hid, batch_no)
 
 
-@app.task(base=BatchTask, name="tasks.sync.dedup")
+@app.task(base=BatchTask, name=names.DEDUP)
 def dedup(sync_hid: str, batch_no: int) -> dict:
     """Classify NEW / UPDATED / UNCHANGED against the Redis cache (Postgres on a miss)."""
     return pipeline.dedup(sync_hid, batch_no)
 
 
-@app.task(base=BatchTask, name="tasks.sync.persist")
+@app.task(base=BatchTask, name=names.PERSIST)
 def persist(sync_hid: str, batch_no: int) -> dict:
     """Batched upsert into raw_data in one transaction with the batch's bookkeeping."""
     return pipeline.persist(sync_hid, batch_no)
 
 
-@app.task(base=BatchTask, name="tasks.sync.archive")
+@app.task(base=BatchTask, name=names.ARCHIVE)
 def archive(sync_hid: str, batch_no: int) -> dict:
     """Append new/updated records to ClickHouse; the last batch triggers notify."""
     counts, finished = pipeline.archive(sync_hid, batch_no)
@@ -89,7 +89,7 @@ def archive(sync_hid: str, batch_no: int) -> dict:
     return counts
 
 
-@app.task(base=PipelineTask, name="tasks.sync.notify")
+@app.task(base=PipelineTask, name=names.NOTIFY)
 def notify(sync_hid: str) -> dict | None:
     """Close the sync: sync_history, cursor, report, Kafka event, lock; a FAILED sync gets its recovery."""
     report = pipeline.finish(sync_hid)
@@ -106,7 +106,7 @@ def notify(sync_hid: str) -> dict | None:
     return {"status": report["status"], "sync_id": report["sync_id"], "recovery": plan.action if plan else ""}
 
 
-@app.task(base=PipelineTask, name="tasks.sync.recover_due")
+@app.task(base=PipelineTask, name=names.RECOVER_DUE)
 def recover_due() -> dict:
     """Beat, every minute: start the recovery syncs whose wait is over."""
     started = 0
@@ -116,7 +116,7 @@ def recover_due() -> dict:
     return {"started": started}
 
 
-@app.task(base=PipelineTask, name="tasks.sync.resume_stalled")
+@app.task(base=PipelineTask, name=names.RESUME_STALLED)
 def resume_stalled(stall_seconds: float | None = None) -> dict:
     """Beat, every minute: send again the next steps of RUNNING syncs that stopped moving (a lost message)."""
     from nexus_sync.config import get_settings
