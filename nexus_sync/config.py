@@ -11,11 +11,10 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# the one ConfigError of settings, connector config and secrets: unusable configuration, the message names
+# the variable, file or field at fault; the error table fails it fast, without retries
+from nexus_sync.errors import ConfigError
 from nexus_sync.urls import mask
-
-
-class ConfigError(RuntimeError):
-    """Configuration is unusable; the message names the variable or file at fault."""
 
 
 class Settings(BaseSettings):
