@@ -9,7 +9,6 @@ from pathlib import Path
 from connectors.base import Connector
 
 _HERE = Path(__file__).parent
-_MACHINERY = {"base", "auth"}
 
 
 class BrokenConnector(RuntimeError):
@@ -20,7 +19,7 @@ class BrokenConnector(RuntimeError):
 def registry() -> dict[str, type[Connector]]:
     found: dict[str, type[Connector]] = {}
     for mod in pkgutil.iter_modules([str(_HERE)]):
-        if mod.name in _MACHINERY or not mod.ispkg:
+        if not mod.ispkg:  # machinery modules (base, paging, auth, …); each connector is a package
             continue
         try:
             module = importlib.import_module(f"connectors.{mod.name}")

@@ -6,7 +6,6 @@ import ipaddress
 import re
 import types
 import typing
-import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, ClassVar, Literal
 
@@ -403,24 +402,3 @@ def without_paths(raw: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]
             node.pop(last, None)
     return out
 
-
-class RecordMetadata(BaseModel):
-    sync_id: str
-    sync_run: int
-    confidence: float = 1.0
-    is_partial: bool = False
-
-
-class NormalizedRecord(BaseModel):
-    id: uuid.UUID
-    type: Kind
-    source: str
-    source_id: str
-    tenant_id: uuid.UUID
-    data: dict[str, Any]
-    hash: str  # identity (the spec's dedup hash)
-    content_hash: str
-    ingested_at: str
-    last_seen: str
-    raw_data: dict[str, Any]
-    metadata: RecordMetadata

@@ -370,21 +370,12 @@ def _validator(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 
 def _norm(sync_hid: str, batch_no: int) -> dict[str, Any]:
-    """The staged "norm" columns (a batch staged by the previous layout is converted, rows included)."""
-    norm = _staged(sync_hid, batch_no, "norm")
-    if "records" in norm:  # staged before the two-part layout (a deploy during a sync)
-        recs = norm.pop("records")
-        cursors = [r["cur"] for r in recs if r["cur"]]
-        norm.update(sid=[r["sid"] for r in recs], h=[r["h"] for r in recs], c=[r["c"] for r in recs],
-                    max_cursor=max(cursors) if cursors else None,
-                    _rows=[orjson.dumps(r["d"]) + b"\t" + orjson.dumps(r["r"]) for r in recs])
-    return norm
+    """The staged "norm" columns of a batch."""
+    return _staged(sync_hid, batch_no, "norm")
 
 
 def _rows(sync_hid: str, batch_no: int, norm: dict[str, Any]) -> list[bytes]:
     """The staged "rows" lines of a batch, one per record of norm, in its order."""
-    if "_rows" in norm:
-        return norm["_rows"]
     blob = staging.get_bytes(sync_hid, batch_no, "rows")
     if blob is None:
         raise StagedBatchMissing(f"staged rows of batch {batch_no} of sync {sync_hid} are gone "

@@ -42,7 +42,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path |
         try:
             if check():
                 return
-        except Exception:
+        except Exception:  # not up yet (connection refused, half-written file): ask again until the deadline
             pass
         time.sleep(0.1)
     tail = ""

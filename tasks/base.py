@@ -120,8 +120,9 @@ def dead_letter(name: str, task_id: str, args: list[Any], kwargs: dict[str, Any]
             from nexus_sync.pipeline import load
 
             connector_id = load(sync_hid).connector.id
-        except Exception:
-            pass
+        except Exception as exc:  # the dead letter is kept without its connector rather than lost
+            log.warning("dead letter of %s %s: its sync's connector is unknown (%s)", name, task_id,
+                        type(exc).__name__)
     with db.get_engine().begin() as conn:
         conn.execute(pg_insert(db.dead_letters).values(
             id=uuid.uuid4(), task_name=name, task_id=task_id, args=args, kwargs=kwargs,

@@ -64,7 +64,7 @@ def batch_chain(sync_hid: str, batch_no: int, first: str = "normalize") -> Any:
 
 @app.task(base=BatchTask, name=names.NORMALIZE)
 def normalize(sync_hid: str, batch_no: int) -> dict:
-    """Vendor records → validated NormalizedRecords (bad ones skipped and reported)."""
+    """Vendor records → validated record data (bad ones skipped and reported)."""
     return pipeline.normalize(sync_hid, batch_no)
 
 
