@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
 
-.PHONY: help install audit demo test test-fast dev-up dev-down lint clean chaos bench bench-large
+.PHONY: help install audit lint demo test test-fast dev-up dev-down clean chaos bench bench-large
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ install: $(STAMP)  ## create .venv and install nexus-sync with its dev tools, ve
 # reached it lists every package as "could not be audited" and exits 0: AUDIT_FLAGS=--strict makes it fail
 audit: $(STAMP)  ## known advisories of the locked versions (pip-audit over requirements.lock)
 	$(BIN)/pip-audit --requirement $(LOCK) --no-deps --disable-pip --progress-spinner off $(AUDIT_FLAGS)
+
+lint: $(STAMP)  ## ruff over the code and the tests (pyflakes, pycodestyle, import order); CI runs it
+	$(BIN)/ruff check nexus_sync tasks connectors tests alembic
 
 demo: $(STAMP)  ## real syncs on the embedded stack: CrowdStrike 5,000 hosts + Okta 2,000 users, twice
 	$(BIN)/nexus-sync demo

@@ -1,6 +1,6 @@
-from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from alembic import context
 from nexus_sync.config import get_settings
 from nexus_sync.db import metadata
 

@@ -28,8 +28,17 @@ from pydantic import Field, create_model
 from connectors import cursors
 from connectors.auth_runtime import AuthSpec, BasicAuth, HeaderAuth, OAuth2, SessionLogin, SigV4
 from connectors.base import Connector, ConnectorConfig, Page, _dig
-from connectors.paging import (GraphQLPaging, HookPaging, NextUrlPaging, OffsetPaging, PagePaging, PagingSpec,
-                               SearchAfterPaging, TokenPaging, XmlTruncationPaging)
+from connectors.paging import (
+    GraphQLPaging,
+    HookPaging,
+    NextUrlPaging,
+    OffsetPaging,
+    PagePaging,
+    PagingSpec,
+    SearchAfterPaging,
+    TokenPaging,
+    XmlTruncationPaging,
+)
 from connectors.templates import Spec, fill, merge, template_fields
 from nexus_sync.errors import ConfigError, VendorDataError
 from nexus_sync.http import BodyThrottle, origin_of, parse_json, resolve_vendor_url

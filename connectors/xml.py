@@ -8,7 +8,6 @@ from defusedxml import ElementTree
 from connectors.templates import vendor_text
 from nexus_sync.errors import VendorDataError
 
-
 MAX_DEPTH = 100  # Qualys' deepest answer nests 7 levels; 50,000 used to raise RecursionError
 
 

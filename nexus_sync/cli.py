@@ -455,7 +455,8 @@ def bench(
     keep: bool = typer.Option(False, "--keep", help="keep the benchmark's state folder (logs, profiles)"),
 ) -> None:
     """Benchmark the real pipeline on an embedded stack of its own; print and save the results."""
-    from nexus_sync.bench import Options, main as run_bench
+    from nexus_sync.bench import Options
+    from nexus_sync.bench import main as run_bench
 
     raise typer.Exit(run_bench(Options(records=records, small=small, large=large, page_size=page_size,
                                        concurrency=concurrency, cycle_records=cycle_records, copy_reps=copy_reps,

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     @field_validator("clickhouse_url")
     @classmethod
     def _clickhouse_scheme(cls, v: str | None) -> str | None:
-        if v is not None and not v.split("://", 1)[0] in ("clickhouse", "http", "https"):
+        if v is not None and v.split("://", 1)[0] not in ("clickhouse", "http", "https"):
             raise ValueError("must start with clickhouse://, http:// or https://")
         return v
 

@@ -21,8 +21,16 @@ import orjson
 import requests
 
 from nexus_sync.credentials import redact, remember_sent
-from nexus_sync.errors import (Action, AuthError, ConfigError, RateLimited, Rule, TransientError, VendorDataError,
-                               rule_for_status)
+from nexus_sync.errors import (
+    Action,
+    AuthError,
+    ConfigError,
+    RateLimited,
+    Rule,
+    TransientError,
+    VendorDataError,
+    rule_for_status,
+)
 from nexus_sync.origin import check_origin, origin_of, resolve_vendor_url
 from nexus_sync.transport import MB, Limits, exchange, new_session, path_of
 
@@ -91,7 +99,8 @@ class BodyThrottle:
 
 
 def _settings_default(name: str, fallback: float) -> float:
-    from nexus_sync.config import ConfigError as SettingsError, get_settings
+    from nexus_sync.config import ConfigError as SettingsError
+    from nexus_sync.config import get_settings
 
     try:
         return float(getattr(get_settings(), name))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kombu.transport.redis import PRIORITY_STEPS, Channel as RedisChannel
+from kombu.transport.redis import PRIORITY_STEPS
+from kombu.transport.redis import Channel as RedisChannel
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 

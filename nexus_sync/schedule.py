@@ -120,9 +120,9 @@ def next_slot(now: datetime, every: int, offset: int) -> datetime:
 
 # ------------------------------------------------------------------------------------------- RedBeat glue
 def _app() -> Any:
-    from nexus_sync.celery_app import app
-
     from redbeat.schedulers import ensure_conf
+
+    from nexus_sync.celery_app import app
 
     ensure_conf(app)
     return app

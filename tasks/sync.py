@@ -8,9 +8,9 @@ from typing import Any
 from celery import chain
 
 from nexus_sync import alerts, metrics, names, pipeline, recovery, tracing
-from tasks.notify import fan_out
 from nexus_sync.celery_app import app
 from tasks.base import PipelineTask
+from tasks.notify import fan_out
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,9 @@ Revises:
 Create Date: 2026-11-22
 """
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from alembic import op
 
 revision = "0001"
 down_revision = None

@@ -5,8 +5,9 @@ Revises: 0001
 Create Date: 2026-11-23
 """
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"

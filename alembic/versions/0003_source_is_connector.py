@@ -11,6 +11,7 @@ Revises: 0002
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
+
 from alembic import op
 
 revision = "0003"

@@ -30,9 +30,8 @@ import random
 import time
 from typing import Any
 
-import orjson
-
 import factory
+import orjson
 
 from nexus_sync.simulator import data
 from nexus_sync.simulator._microsoft import MicrosoftSim

@@ -122,7 +122,10 @@ class ServiceNowSim(VendorSim):
         total = len(rows)
         resp = json_response(200, {"result": rows[offset:offset + limit]}, [("X-Total-Count", str(total))])
         args = {k: v[0] for k, v in req.query.items()}
-        link = lambda off: f'<{req.base_url}/api/now/table/{table}?{urlencode({**args, "sysparm_offset": off})}>'
+
+        def link(off: int) -> str:
+            return f'<{req.base_url}/api/now/table/{table}?{urlencode({**args, "sysparm_offset": off})}>'
+
         last = max(0, (total - 1) // limit * limit)
         rels = [f'{link(0)};rel="first"']
         if offset > 0:

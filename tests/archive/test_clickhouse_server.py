@@ -18,8 +18,16 @@ import pytest
 import requests
 
 from nexus_sync import procs
-from nexus_sync.archive import TABLE, Archive, HttpArchive, NativeArchive, archive_for, archive_row, ddl, \
-    server_supports_ttl
+from nexus_sync.archive import (
+    TABLE,
+    Archive,
+    HttpArchive,
+    NativeArchive,
+    archive_for,
+    archive_row,
+    ddl,
+    server_supports_ttl,
+)
 
 USER, PASSWORD = "nexus", "archive-test-pw"
 _opened: list[Archive] = []  # closed before the server stops: it waits ~10 s for open client connections

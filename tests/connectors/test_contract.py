@@ -102,8 +102,9 @@ def test_sync_stores_rows_and_saves_the_cursor(vendor, simulator, make_connector
     from tests.conftest import add_secrets
 
     sim = simulator(vendor, 25)
-    import nexus_sync.catalog as catalog
     import uuid
+
+    import nexus_sync.catalog as catalog
 
     name = f"{vendor}-{uuid.uuid4().hex[:8]}"
     add_secrets(secrets_file, name, secrets(vendor))

@@ -9,8 +9,17 @@ from pathlib import Path
 import pytest
 
 import connectors
-from connectors.declarative import (BasicAuth, BrokenDeclaration, Declaration, HeaderAuth, HookPaging,
-                                    NextUrlPaging, OffsetPaging, Request, declare)
+from connectors.declarative import (
+    BasicAuth,
+    BrokenDeclaration,
+    Declaration,
+    HeaderAuth,
+    HookPaging,
+    NextUrlPaging,
+    OffsetPaging,
+    Request,
+    declare,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,6 @@ from connectors.xml import parse
 from nexus_sync.errors import VendorDataError
 from tests.connectors.util import drain, make
 
-
 MAX_DEPTH = 100  # connectors.xml.MAX_DEPTH, spelled out: the test must also run against code without it
 
 

@@ -1,15 +1,25 @@
 """Each row of the error table: what the HTTP client and the base task do with it."""
 from __future__ import annotations
 
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 import requests
 import responses
 
-from nexus_sync.errors import (Action, AuthError, ConfigError, HTTP_RULES, RateLimited, StagedBatchMissing,
-                               TransientError, VendorDataError, rule_for_exception, rule_for_status)
+from nexus_sync.errors import (
+    HTTP_RULES,
+    Action,
+    AuthError,
+    ConfigError,
+    RateLimited,
+    StagedBatchMissing,
+    TransientError,
+    VendorDataError,
+    rule_for_exception,
+    rule_for_status,
+)
 from nexus_sync.http import BodyThrottle, HttpClient, wait_from_headers
 from tasks.base import RATE_LIMIT_MAX_RETRIES, decide
 

@@ -4,8 +4,17 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from nexus_sync.models import (Asset, SecurityEvent, User, Vulnerability, canonical_ip, canonical_mac,
-                               fast_validator, identity_key, utc_iso)
+from nexus_sync.models import (
+    Asset,
+    SecurityEvent,
+    User,
+    Vulnerability,
+    canonical_ip,
+    canonical_mac,
+    fast_validator,
+    identity_key,
+    utc_iso,
+)
 
 
 @pytest.mark.parametrize("raw, expected", [

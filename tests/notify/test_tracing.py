@@ -7,7 +7,6 @@ from tests.conftest import STATE, worker_env
 from tests.notify.test_notifications import _wait
 
 
-
 def test_one_trace_per_sync_with_a_span_per_stage(sim, make_connector, stack, secrets_file):
     import re
     import uuid as _uuid

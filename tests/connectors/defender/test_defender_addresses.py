@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 
 from nexus_sync.simulator import Simulator
-from tests.pipeline.helpers import small_simulator, stored, run_inline
+from tests.pipeline.helpers import run_inline, small_simulator, stored
 
 
 @pytest.fixture

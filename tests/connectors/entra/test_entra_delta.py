@@ -9,7 +9,7 @@ import pytest
 
 from connectors import cursors
 from nexus_sync.simulator import Simulator
-from tests.pipeline.helpers import small_simulator, stored, cursor_of, run_inline
+from tests.pipeline.helpers import cursor_of, run_inline, small_simulator, stored
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import json
 import pytest
 import responses
 
-from connectors.opencti import CONNECTOR as OpenCTIIndicators, severity
+from connectors.opencti import CONNECTOR as OpenCTIIndicators
+from connectors.opencti import severity
 from nexus_sync.models import SecurityEvent
 from tests.connectors.util import Sleeps, drain, make
 
