@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(3, ge=0)
     retry_backoff_max: int = Field(60, gt=0, description="cap of the exponential retry backoff (s)")
     http_timeout: float = Field(30.0, gt=0)
+    schedule_reconcile_seconds: float = Field(
+        60.0, ge=0, description="seconds between beat's reconciles of the schedules with the connectors table; 0 = off")
     http_max_response_mb: float = Field(256, gt=0, description="cap on one vendor answer's decoded size (MB)")
     http_deadline_seconds: float = Field(
         300, gt=0, description="wall-clock bound of one vendor request: connect, headers and body (http_timeout "

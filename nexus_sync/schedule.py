@@ -376,15 +376,6 @@ def format_rows(rows: list[Row], now: datetime | None = None) -> list[str]:
 
 def reconcile_every() -> float:
     """Seconds between the periodic reconciles (NEXUS_SCHEDULE_RECONCILE_SECONDS, default 60; 0 = off)."""
-    import os
+    from nexus_sync.config import get_settings
 
-    raw = os.environ.get("NEXUS_SCHEDULE_RECONCILE_SECONDS", "").strip() or "60"
-    try:
-        value = float(raw)
-        if value < 0:
-            raise ValueError
-    except ValueError:
-        from nexus_sync.config import ConfigError
-
-        raise ConfigError(f"NEXUS_SCHEDULE_RECONCILE_SECONDS={raw!r}: expected seconds >= 0") from None
-    return value
+    return get_settings().schedule_reconcile_seconds

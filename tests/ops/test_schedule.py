@@ -219,13 +219,17 @@ def test_the_periodic_reconcile_runs_on_a_worker(sim, secrets_file, ops_worker):
 
 def test_reconcile_interval_setting_is_validated(monkeypatch):
     from nexus_sync import schedule
-    from nexus_sync.config import ConfigError
+    from nexus_sync.config import ConfigError, get_settings
 
     monkeypatch.setenv("NEXUS_SCHEDULE_RECONCILE_SECONDS", "0")
+    get_settings.cache_clear()
     assert schedule.reconcile_every() == 0
     monkeypatch.setenv("NEXUS_SCHEDULE_RECONCILE_SECONDS", "soon")
+    get_settings.cache_clear()
     with pytest.raises(ConfigError, match="NEXUS_SCHEDULE_RECONCILE_SECONDS"):
         schedule.reconcile_every()
+    monkeypatch.delenv("NEXUS_SCHEDULE_RECONCILE_SECONDS")
+    get_settings.cache_clear()
 
 
 @pytest.mark.parametrize("command", [["schedule"], ["schedule", "show"], ["schedule", "reconcile"], ["beat"],
