@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, Validatio
 
 from connectors import cursors
 from nexus_sync.errors import ConfigError
-from nexus_sync.http import HttpClient
+from nexus_sync.http import HttpClient, dig
 from nexus_sync.urls import require_https
 
 
@@ -135,16 +135,5 @@ class Connector:
 
 
 def _dig(raw: Any, path: str, required: bool = True) -> Any:
-    """raw at a dotted path; a numeric step indexes a list ("errors.0.message"). Missing: KeyError(path) if
-    required, else None."""
-    cur: Any = raw
-    for part in path.split("."):
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
-        else:
-            if required:
-                raise KeyError(path)
-            return None
-    return cur
+    """raw at a dotted path (nexus_sync.http.dig); missing: KeyError(path) if required, else None."""
+    return dig(raw, path, required)

@@ -255,16 +255,17 @@ def error_text(resp: requests.Response, error_paths: tuple[str | None, str | Non
     return text + (f" [{code}]" if code else "") + (f": {message}" if message else "")
 
 
-def dig(body: Any, path: str | None) -> Any:
-    """body at a dotted path ("errors.0.message"); None when any step is missing."""
-    if not path:
-        return None
-    for step in path.split("."):
-        if isinstance(body, dict):
-            body = body.get(step)
+def dig(body: Any, path: str | None, required: bool = False) -> Any:
+    """body at a dotted path ("errors.0.message": a numeric step indexes a list). A missing step: None, or
+    KeyError(path) when required. The one walker of vendor answers (connectors' `_dig` is this too)."""
+    for step in (path or "").split("."):
+        if isinstance(body, dict) and step in body:
+            body = body[step]
         elif isinstance(body, list) and step.lstrip("-").isdigit() and -len(body) <= int(step) < len(body):
             body = body[int(step)]
         else:
+            if required:
+                raise KeyError(path)
             return None
     return body
 

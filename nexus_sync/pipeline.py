@@ -130,6 +130,12 @@ def _set_frontier(sync_hid: str, batch_no: int | None, state: Any, since: str | 
                     ex=ttl)
 
 
+def _frontier(sync_hid: str) -> dict[str, Any] | None:
+    """What _set_frontier kept: {"batch", "state", "since"}, or None when it is gone."""
+    raw = get_redis().get(frontier_key(sync_hid))
+    return orjson.loads(raw) if raw else None
+
+
 @dataclass(frozen=True)
 class SyncContext:
     sync_hid: uuid.UUID
@@ -334,7 +340,7 @@ def _normalize_page(conn: Any, vendor: str, raw_records: list[dict[str, Any]]) -
     kind = conn.kind
     validate, vendor_normalize = _validator(kind), conn.normalize
     source_id, cursor_value, dumps = conn.source_id, conn.cursor_value, orjson.dumps
-    volatile = tuple(getattr(conn, "volatile_fields", ()))
+    volatile = conn.volatile_fields
     page = _Page(kind, {}, [], [], [])
     at: dict[str, int] = {}  # source id → index of the record kept
     for i, rec in enumerate(raw_records):
@@ -428,7 +434,7 @@ def _stored_hashes(ctx: SyncContext, kind: str, sids: list[str]) -> dict[str, st
         raw_conn.rollback()
     finally:
         raw_conn.close()
-    volatile = tuple(getattr(connectors.get(ctx.connector.type), "volatile_fields", ()))
+    volatile = connectors.get(ctx.connector.type).volatile_fields
     found = {sid: content_hash(data, raw, volatile) for sid, data, raw in rows}
     if found:
         get_redis().hset(dedup_key(ctx.connector.tenant_id, ctx.source), mapping=found)
@@ -641,8 +647,7 @@ def _release_vendor_state(ctx: SyncContext, sync_hid: str) -> None:
     """Fetching ended for good before the last page: the connector gives back what the vendor holds for the
     listing (Connector.release). Best effort: the vendor lets it expire anyway."""
     try:
-        raw = get_redis().get(frontier_key(sync_hid))
-        state = orjson.loads(raw)["state"] if raw else None
+        state = (_frontier(sync_hid) or {}).get("state")
         if state:
             ctx.connector.instance().release(state)
     except Exception as exc:  # never let the clean-up hide the failure being recorded
@@ -720,8 +725,7 @@ def resume_plan(sync_hid: str) -> list[tuple[Any, ...]]:
             db.sync_runs.c.sync_history_id == hid)).scalar()
         batches = {r.batch_no: r for r in conn.execute(sa.select(sb.batch_no, sb.status, sb.archived_at).where(
             sb.sync_history_id == hid))}
-    raw = get_redis().get(frontier_key(sync_hid))
-    frontier = orjson.loads(raw) if raw else None
+    frontier = _frontier(sync_hid)
     if total is not None:
         last = total - 1
     elif frontier is not None and frontier["batch"] is not None:

@@ -75,3 +75,29 @@ def small_simulator(seed: int, **sizes: int) -> Iterator[Any]:
         yield sim
     finally:
         sim.stop()
+
+
+@contextmanager
+def scratch_database(revision: str) -> Iterator[sa.Engine]:
+    """A database of its own on the test stack's PostgreSQL, migrated to `revision` (upgrade it further with
+    nexus_sync.migrations.upgrade(engine.url…)); dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    from nexus_sync.config import get_settings
+    from nexus_sync.migrations import upgrade
+
+    base = make_url(get_settings().db_url)
+    name = f"mig_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = base.set(database=name)
+    upgrade(url.render_as_string(hide_password=False), revision)
+    engine = sa.create_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as c:
+            c.execute(sa.text(f"DROP DATABASE {name}"))
+        admin.dispose()

@@ -7,10 +7,9 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from nexus_sync.config import get_settings
 from nexus_sync.migrations import upgrade
+from tests.pipeline.helpers import scratch_database
 
 
 def _row(c, tenant, source, sid, raw, updated):
@@ -21,30 +20,19 @@ def _row(c, tenant, source, sid, raw, updated):
 
 
 def test_vendor_keys_replace_the_old_ones(stack):
-    base = make_url(get_settings().db_url)
-    name = f"mig_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f"CREATE DATABASE {name}"))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    upgrade(url, "0003")
-    engine = sa.create_engine(url)
-    tenant = uuid.uuid4()
-    with engine.begin() as c:
-        for cname, ctype in (("splunk-es", "splunk"), ("sechub", "securityhub")):
-            c.execute(sa.text("INSERT INTO connectors (id, name, type, tenant_id) VALUES (:i, :n, :t, :te)"),
-                      {"i": uuid.uuid4(), "n": cname, "t": ctype, "te": tenant})
-        _row(c, tenant, "splunk-es", "42:7", {"_cd": "42:7", "event_id": "EV-1"}, datetime(2026, 11, 1))
-        _row(c, tenant, "splunk-es", "43:9", {"_cd": "43:9", "event_id": "EV-1"}, datetime(2026, 11, 2))  # later
-        _row(c, tenant, "splunk-es", "44:1", {"_cd": "44:1"}, datetime(2026, 11, 1))  # no event_id: stays
-        _row(c, tenant, "sechub", "arn:f/1", {"Id": "arn:f/1", "ProductArn": "arn:p/a"}, datetime(2026, 11, 1))
-    upgrade(url)
-    with engine.connect() as c:
-        rows = {(r.source, r.source_id): r.raw_data for r in c.execute(sa.text(
-            "SELECT source, source_id, raw_data FROM raw_data"))}
-    engine.dispose()
-    with admin.connect() as c:
-        c.execute(sa.text(f"DROP DATABASE {name}"))
-    admin.dispose()
+    with scratch_database("0003") as engine:
+        tenant = uuid.uuid4()
+        with engine.begin() as c:
+            for cname, ctype in (("splunk-es", "splunk"), ("sechub", "securityhub")):
+                c.execute(sa.text("INSERT INTO connectors (id, name, type, tenant_id) VALUES (:i, :n, :t, :te)"),
+                          {"i": uuid.uuid4(), "n": cname, "t": ctype, "te": tenant})
+            _row(c, tenant, "splunk-es", "42:7", {"_cd": "42:7", "event_id": "EV-1"}, datetime(2026, 11, 1))
+            _row(c, tenant, "splunk-es", "43:9", {"_cd": "43:9", "event_id": "EV-1"}, datetime(2026, 11, 2))  # later
+            _row(c, tenant, "splunk-es", "44:1", {"_cd": "44:1"}, datetime(2026, 11, 1))  # no event_id: stays
+            _row(c, tenant, "sechub", "arn:f/1", {"Id": "arn:f/1", "ProductArn": "arn:p/a"}, datetime(2026, 11, 1))
+        upgrade(engine.url.render_as_string(hide_password=False))
+        with engine.connect() as c:
+            rows = {(r.source, r.source_id): r.raw_data for r in c.execute(sa.text(
+                "SELECT source, source_id, raw_data FROM raw_data"))}
     assert set(rows) == {("splunk-es", "EV-1"), ("splunk-es", "44:1"), ("sechub", "arn:f/1|arn:p/a")}
     assert rows[("splunk-es", "EV-1")]["_cd"] == "43:9"
