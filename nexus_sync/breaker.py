@@ -8,12 +8,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from nexus_sync import names
 from nexus_sync.config import get_settings
 from nexus_sync.redis_client import get_redis
 
-
-def _key(connector_id: Any) -> str:
-    return f"nexus:breaker:{connector_id}"
+_key = names.breaker_key
 
 
 @dataclass

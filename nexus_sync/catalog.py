@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 import connectors as connector_types
 from connectors.base import Connector, Context, SecretsProvider
-from nexus_sync import db
+from nexus_sync import db, names
 from nexus_sync.credentials import env_prefix, get_store
 from nexus_sync.errors import ConfigError
 from nexus_sync.urls import mask
@@ -79,11 +79,11 @@ class ConnectorRow:
             ctx.http.label = self.name
             per_minute = cfg.rate_limit_per_minute or cls.rate_limit_per_minute
             if per_minute:
-                ctx.http.bucket = TokenBucket(get_redis(), f"nexus:ratelimit:{self.id}", per_minute)
+                ctx.http.bucket = TokenBucket(get_redis(), names.ratelimit_key(self.id), per_minute)
             decl = getattr(cls, "decl", None)
             for prefix, limit in (decl.endpoint_limits if decl else {}).items():
                 ctx.http.endpoint_buckets.append(
-                    (prefix, TokenBucket(get_redis(), f"nexus:ratelimit:{self.id}:{prefix}", limit)))
+                    (prefix, TokenBucket(get_redis(), names.ratelimit_key(self.id, prefix), limit)))
         return cls(ctx)
 
 

@@ -81,13 +81,11 @@ def _without_password(redis_url: str) -> tuple[str, dict[str, str]]:
 def _beat_conf(app: Celery, redis_url: str) -> None:
     """Beat with RedBeat: connector schedules live in Redis, derived from the connectors table by
     nexus_sync.schedule (reconciled on `connectors apply`, at beat start and by the task added here)."""
-    from nexus_sync.schedule import KEY_PREFIX, RECONCILE_TASK, reconcile_every
-
     url, options = _without_password(redis_url)
-    every = reconcile_every()  # NEXUS_SCHEDULE_RECONCILE_SECONDS, 0 = off
+    every = get_settings().schedule_reconcile_seconds  # NEXUS_SCHEDULE_RECONCILE_SECONDS, 0 = off
     beat_schedule = dict(app.conf.beat_schedule or {})
     if every:
-        beat_schedule["reconcile-schedules"] = {"task": RECONCILE_TASK, "schedule": every,
+        beat_schedule["reconcile-schedules"] = {"task": names.RECONCILE, "schedule": every,
                                                 "options": {"expires": max(every - 1, 1)}}
     app.conf.update(
         beat_scheduler="redbeat.RedBeatScheduler",
@@ -95,7 +93,7 @@ def _beat_conf(app: Celery, redis_url: str) -> None:
         # for it) with its settings through Redis, and Celery masks `password` keys and broker_url only
         redbeat_redis_url=url,
         redbeat_redis_options=options,  # set: RedBeat would otherwise fall back to broker_transport_options
-        redbeat_key_prefix=KEY_PREFIX,
+        redbeat_key_prefix=names.BEAT_PREFIX,
         beat_max_interval=10,  # beat re-reads Redis at least this often: a changed entry counts within 10 s
         # a scheduled trigger's priority (HIGH 0 / NORMAL 3 / LOW 6; lower first on Redis) goes to every task
         # of its chain: fetch, normalize, dedup, persist, archive, notify

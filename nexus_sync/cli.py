@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 
-from nexus_sync import names
 from nexus_sync.config import ConfigError, settings_or_exit
+from nexus_sync.console import print_report
 from nexus_sync.errors import SyncError
 
 app = typer.Typer(help="nexus-sync: pull security data from vendor tools on a schedule, normalize, dedup, "
@@ -33,7 +32,7 @@ for sub, name in ((dev_app, "dev"), (db_app, "db"), (connectors_app, "connectors
     app.add_typer(sub, name=name)
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     typer.secho(f"nexus-sync: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -54,7 +53,7 @@ def main() -> None:
 @dev_app.command("up")
 def dev_up() -> None:
     """Start the dev stack (idempotent: running services are left alone) and print its URLs."""
-    from nexus_sync import devstack
+    from nexus_sync.dev import devstack
 
     info = devstack.up(settings_or_exit().state_dir)
     _print_stack(info)
@@ -63,7 +62,7 @@ def dev_up() -> None:
 @dev_app.command("down")
 def dev_down() -> None:
     """Stop every service of the dev stack (data stays in the state folder)."""
-    from nexus_sync import devstack
+    from nexus_sync.dev import devstack
 
     devstack.down(settings_or_exit().state_dir)
     typer.echo("dev stack stopped")
@@ -72,7 +71,7 @@ def dev_down() -> None:
 @dev_app.command("status")
 def dev_status() -> None:
     """Show which dev-stack services run, their pids and URLs."""
-    from nexus_sync import devstack
+    from nexus_sync.dev import devstack
 
     rows = devstack.status(settings_or_exit().state_dir)
     for s in rows:
@@ -163,13 +162,11 @@ def sync_run(
 
 
 def run_sync(connector: str, wait: bool, timeout: float = 1800, progress: bool = True) -> dict[str, Any]:
-    from nexus_sync import catalog
-    from nexus_sync.celery_app import app as celery
+    from nexus_sync import catalog, runs
 
     settings_or_exit()
     row = catalog.get(connector)
-    sync_hid = str(uuid.uuid4())
-    celery.send_task(names.START_SYNC, args=[row.name, sync_hid, "manual"], task_id=sync_hid)
+    sync_hid = runs.trigger(row.name, "manual")
     if not wait:
         typer.echo(f"enqueued sync {sync_hid} of {row.name}")
         return {"sync_hid": sync_hid}
@@ -177,52 +174,23 @@ def run_sync(connector: str, wait: bool, timeout: float = 1800, progress: bool =
 
 
 def wait_for(sync_hid: str, timeout: float, progress: bool = True) -> dict[str, Any]:
-    import sqlalchemy as sa
+    from nexus_sync import runs
 
-    from nexus_sync import db
+    def show(p: runs.Progress) -> None:
+        total = f"/{p.pages}" if p.pages else ""
+        bar = ""
+        if p.pages:
+            filled = int(30 * p.batches / p.pages)
+            bar = "[" + "#" * filled + "." * (30 - filled) + "] "
+        typer.echo(f"\r{bar}batches {p.batches}{total}  records {p.records}   ", nl=False, err=True)
 
-    sh, sb, runs = db.sync_history.c, db.sync_batches.c, db.sync_runs.c
-    deadline = time.monotonic() + timeout
-    engine = db.get_engine()
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            row = conn.execute(sa.select(sh.status, sh.error_details).where(sh.id == uuid.UUID(sync_hid))).first()
-            done = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sb.records), 0))
-                                .where(sb.sync_history_id == uuid.UUID(sync_hid))).one()
-            pages = conn.execute(sa.select(runs.pages_total).where(runs.sync_history_id == uuid.UUID(sync_hid))
-                                 ).scalar()
-        if row is not None and row.status != "RUNNING":
-            if progress:
-                typer.echo("", err=True)
-            details = row.error_details or {}
-            return details.get("report") or {"status": row.status, "sync_hid": sync_hid, **details}
-        if progress:
-            total = f"/{pages}" if pages else ""
-            bar = ""
-            if pages:
-                filled = int(30 * done[0] / pages)
-                bar = "[" + "#" * filled + "." * (30 - filled) + "] "
-            typer.echo(f"\r{bar}batches {done[0]}{total}  records {done[1]}   ", nl=False, err=True)
-        time.sleep(0.25)
-    fail(f"sync {sync_hid} did not finish within {timeout:.0f}s (is a worker running?)")
-    return {}
-
-
-def print_report(report: dict[str, Any]) -> None:
-    rec = report.get("records", {})
-    typer.echo(f"sync {report.get('sync_id')} of {report.get('connector')}: {report.get('status')}")
-    if rec:
-        typer.echo(f"  records   {rec['processed']} processed: {rec['new']} new, {rec['updated']} updated, "
-                   f"{rec['unchanged']} unchanged, {rec['invalid']} invalid")
-    if "duration_ms" in report:
-        typer.echo(f"  duration  {report['duration_ms'] / 1000:.2f}s  ({report.get('records_per_second')} "
-                   f"records/s, {report.get('pages')} pages, success rate {report.get('success_rate')}%)")
-    for err in report.get("errors") or []:
-        typer.echo(f"  error     batch {err.get('batch')}: {err.get('error')}")
-    if report.get("reason"):
-        typer.echo(f"  reason    {report['reason']}")
-    if report.get("next_sync_at"):
-        typer.echo(f"  next sync {report['next_sync_at']}")
+    try:
+        report = runs.wait(sync_hid, timeout, on_progress=show if progress else None)
+    except runs.SyncTimeout as exc:
+        fail(str(exc))
+    if progress:
+        typer.echo("", err=True)
+    return report
 
 
 @sync_app.command("history")
@@ -416,7 +384,7 @@ def demo(
     per_type: int = typer.Option(1000, help="with --all: records per connector type in the simulator"),
 ) -> None:
     """Start the stack, simulator and a worker; sync CrowdStrike and Okta twice; print reports; stop."""
-    from nexus_sync.demo import run_demo
+    from nexus_sync.dev.demo import run_demo
 
     raise typer.Exit(run_demo(devices=devices, users=users, change=change, all_types=all_types, per_type=per_type))
 
@@ -434,7 +402,7 @@ def chaos(
 ) -> None:
     """Sync many connectors against a faulty simulator while workers are SIGKILLed and Redis and
     PostgreSQL restart; then compare the database with the simulator's ground truth (own stack)."""
-    from nexus_sync.chaos import ChaosOptions, run
+    from nexus_sync.dev.chaos import ChaosOptions, run
 
     raise typer.Exit(run(ChaosOptions(instances=instances, crowdstrike=crowdstrike, okta=okta,
                                       rate_limit_rate=rate_limit_rate, error_5xx_rate=error_rate,
@@ -455,8 +423,8 @@ def bench(
     keep: bool = typer.Option(False, "--keep", help="keep the benchmark's state folder (logs, profiles)"),
 ) -> None:
     """Benchmark the real pipeline on an embedded stack of its own; print and save the results."""
-    from nexus_sync.bench import Options
-    from nexus_sync.bench import main as run_bench
+    from nexus_sync.dev.bench import Options
+    from nexus_sync.dev.bench import main as run_bench
 
     raise typer.Exit(run_bench(Options(records=records, small=small, large=large, page_size=page_size,
                                        concurrency=concurrency, cycle_records=cycle_records, copy_reps=copy_reps,

@@ -21,3 +21,56 @@ RECONCILE = "tasks.schedule.reconcile"
 class Queues(str, Enum):
     SYNC = "sync"  # start, fetch, normalize, dedup, persist, notify
     ARCHIVE = "archive"  # ClickHouse appends (the embedded engine wants one process: see `worker --help`)
+
+
+# ---- Redis keys: every key of ours starts with PREFIX; each family is spelled here once
+PREFIX = "nexus:"
+BEAT_PREFIX = PREFIX + "beat:"  # RedBeat's own keys: nexus:beat:connector:<name>, nexus:beat::schedule, …
+BEAT_RECONCILE_LOCK = PREFIX + "beat-reconcile:lock"
+RECOVERY_QUEUE = PREFIX + "recovery"  # a sorted set of delayed re-runs of failed syncs
+
+
+def lock_key(connector_id: object) -> str:
+    """One sync at a time per connector."""
+    return f"{PREFIX}lock:connector:{connector_id}"
+
+
+def dedup_key(tenant_id: object, source: str) -> str:
+    """The dedup cache of one connector: source id → content hash (v2: keyed by source id, not identity)."""
+    return f"{PREFIX}dedup:v2:{tenant_id}:{source}"
+
+
+def dedup_pattern(tenant_id: object) -> str:
+    """Every dedup cache of a tenant, for SCAN."""
+    return f"{PREFIX}dedup:v2:{tenant_id}:*"
+
+
+def progress_key(sync_hid: str) -> str:
+    return f"{PREFIX}sync:{sync_hid}:progress"
+
+
+def frontier_key(sync_hid: str) -> str:
+    return f"{PREFIX}sync:{sync_hid}:next_fetch"
+
+
+def stage_key(sync_hid: str, batch_no: int, stage: str) -> str:
+    """A staged part of one batch (claim check)."""
+    return f"{PREFIX}stage:{sync_hid}:{batch_no}:{stage}"
+
+
+def recovery_done_key(sync_hid: str) -> str:
+    return f"{PREFIX}recovery:done:{sync_hid}"
+
+
+def ratelimit_key(connector_id: object, prefix: str = "") -> str:
+    """A connector's token bucket (or one per path prefix)."""
+    return f"{PREFIX}ratelimit:{connector_id}" + (f":{prefix}" if prefix else "")
+
+
+def breaker_key(connector_id: object) -> str:
+    return f"{PREFIX}breaker:{connector_id}"
+
+
+def vendor_cache_prefix(vendor: str, connector: str, origin_hash: str) -> str:
+    """A vendor's own cache (e.g. Qualys' knowledge base) for one connector and origin."""
+    return f"{PREFIX}{vendor}:{connector}:{origin_hash}:"

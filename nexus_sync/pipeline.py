@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 import connectors
-from nexus_sync import breaker, catalog, db, sanitize, staging
+from nexus_sync import breaker, catalog, db, names, sanitize, staging
 from nexus_sync.archive import archive_row, get_archive, tab_field
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
@@ -73,13 +73,8 @@ def iso(dt: datetime) -> str:
     return dt.replace(microsecond=0).isoformat() + "Z"
 
 
-def lock_key(connector_id: uuid.UUID | str) -> str:
-    return f"nexus:lock:connector:{connector_id}"
-
-
-def dedup_key(tenant_id: Any, source: str) -> str:
-    """The dedup cache of one connector: source id → content hash (v2: keyed by source id, not identity)."""
-    return f"nexus:dedup:v2:{tenant_id}:{source}"
+lock_key = names.lock_key
+dedup_key = names.dedup_key
 
 
 def batch_stage(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -106,12 +101,8 @@ def batch_stage(fn: Callable[..., Any]) -> Callable[..., Any]:
     return paused
 
 
-def progress_key(sync_hid: str) -> str:
-    return f"nexus:sync:{sync_hid}:progress"
-
-
-def frontier_key(sync_hid: str) -> str:
-    return f"nexus:sync:{sync_hid}:next_fetch"
+progress_key = names.progress_key
+frontier_key = names.frontier_key
 
 
 def mark_progress(sync_hid: str, ahead: float = 0.0) -> None:

@@ -17,7 +17,7 @@ from nexus_sync.config import get_settings
 from nexus_sync.events import publish
 from nexus_sync.redis_client import get_redis
 
-QUEUE = "nexus:recovery"
+QUEUE = names.RECOVERY_QUEUE
 
 
 @dataclass
@@ -45,7 +45,7 @@ def plan(report: dict[str, Any]) -> Plan | None:
 def act(report: dict[str, Any]) -> Plan | None:
     """Carry out the plan for a closed sync, once (notify may run twice)."""
     p = plan(report)
-    if p is None or not get_redis().set(f"nexus:recovery:done:{report['sync_id']}", 1, nx=True, ex=7 * 86400):
+    if p is None or not get_redis().set(names.recovery_done_key(report['sync_id']), 1, nx=True, ex=7 * 86400):
         return None
     if p.action == "retry":
         entry = orjson.dumps({"connector": report["connector"], "trigger": p.trigger,

@@ -41,10 +41,10 @@ log = logging.getLogger(__name__)
 TASK = names.START_SYNC
 RECONCILE_TASK = names.RECONCILE
 ENTRY_PREFIX = "connector:"  # RedBeat entry name of a connector: connector:<name>
-KEY_PREFIX = "nexus:beat:"  # RedBeat's Redis keys: nexus:beat:connector:<name>, nexus:beat::schedule, …
+KEY_PREFIX = names.BEAT_PREFIX
 PRIORITIES = {"HIGH": 0, "NORMAL": 3, "LOW": 6}  # Celery priorities on Redis: lower = sooner
 REANCHOR_AFTER = timedelta(days=1)  # keeps rrule's walk from dtstart short; same grid, same run times
-RECONCILE_LOCK = "nexus:beat-reconcile:lock"
+RECONCILE_LOCK = names.BEAT_RECONCILE_LOCK
 
 
 # ---------------------------------------------------------------------------------------------------- plans

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import zstandard
 
+from nexus_sync import names
 from nexus_sync.config import get_settings
 from nexus_sync.redis_client import get_redis
 
@@ -36,8 +37,7 @@ def decode(data: bytes) -> bytes:
     return _codec()[1].decompress(data) if data[:4] == ZSTD_MAGIC else data
 
 
-def key(sync_hid: str, batch_no: int, stage: str) -> str:
-    return f"nexus:stage:{sync_hid}:{batch_no}:{stage}"
+key = names.stage_key
 
 
 def put(sync_hid: str, batch_no: int, stage: str, payload: Any) -> int:

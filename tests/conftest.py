@@ -21,8 +21,9 @@ os.environ.setdefault("NEXUS_RETRY_BACKOFF_MAX", "2")
 for var in ("NEXUS_DATABASE_URL", "NEXUS_REDIS_URL", "NEXUS_KAFKA_BOOTSTRAP", "NEXUS_CLICKHOUSE_URL"):
     os.environ.pop(var, None)
 
-from nexus_sync import catalog, devstack  # noqa: E402
+from nexus_sync import catalog  # noqa: E402
 from nexus_sync.config import get_settings  # noqa: E402
+from nexus_sync.dev import devstack  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import redis
 from connectors.base import _dig
 from connectors.qualys.errors import raise_simple_return
 from connectors.xml import as_list
+from nexus_sync import names
 from nexus_sync.config import ConfigError as SettingsError
 from nexus_sync.errors import VendorDataError
 
@@ -75,7 +76,7 @@ CACHE_ERRORS = (SettingsError, redis.RedisError)
 
 def _prefix(conn: Any) -> str:
     origin = hashlib.sha256(conn.config.root.encode()).hexdigest()[:12]  # another platform, another KB
-    return f"nexus:qualys-kb:{conn.ctx.name}:{origin}:"
+    return names.vendor_cache_prefix("qualys-kb", conn.ctx.name, origin)
 
 
 def _redis() -> Any:

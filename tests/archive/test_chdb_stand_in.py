@@ -1,4 +1,4 @@
-"""The archive's HTTP client against the dev stack's ClickHouse stand-in (nexus_sync.chdb_server), which
+"""The archive's HTTP client against the dev stack's ClickHouse stand-in (nexus_sync.dev.chdb_server), which
 wants a password: the credentials of the URL go as HTTP Basic auth, the archive's own statements run, and a
 wrong password is an error that does not show the password."""
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Iterator
 import pytest
 import requests
 
-from nexus_sync import procs
 from nexus_sync.archive import TABLE, HttpArchive, archive_row
-from nexus_sync.chdb_server import PASSWORD_ENV
+from nexus_sync.dev import procs
+from nexus_sync.dev.chdb_server import PASSWORD_ENV
 from nexus_sync.errors import TransientError
 
 pytestmark = pytest.mark.timeout(120)
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(120)
 def stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     folder = tmp_path_factory.mktemp("chdb")
     port, password = procs.free_port(), secrets.token_urlsafe(32)
-    proc = procs.Proc("chdb", [sys.executable, "-m", "nexus_sync.chdb_server", "--path", str(folder / "data"),
+    proc = procs.Proc("chdb", [sys.executable, "-m", "nexus_sync.dev.chdb_server", "--path", str(folder / "data"),
                                "--port", str(port)], folder / "chdb.log", {PASSWORD_ENV: password},
                       credentials=False)
     try:

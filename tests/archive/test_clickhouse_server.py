@@ -17,7 +17,6 @@ import orjson
 import pytest
 import requests
 
-from nexus_sync import procs
 from nexus_sync.archive import (
     TABLE,
     Archive,
@@ -28,6 +27,7 @@ from nexus_sync.archive import (
     ddl,
     server_supports_ttl,
 )
+from nexus_sync.dev import procs
 
 USER, PASSWORD = "nexus", "archive-test-pw"
 _opened: list[Archive] = []  # closed before the server stops: it waits ~10 s for open client connections

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from nexus_sync import bench
+from nexus_sync.dev import bench
 
 
 @pytest.mark.timeout(180)

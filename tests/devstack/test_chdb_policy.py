@@ -1,10 +1,10 @@
-"""The SQL text check of the ClickHouse stand-in (nexus_sync.chdb_policy.SqlGuard): what it refuses however it
+"""The SQL text check of the ClickHouse stand-in (nexus_sync.dev.chdb_policy.SqlGuard): what it refuses however it
 is spelled, and the archive's own statements, whose rows may say anything, that it lets through."""
 from __future__ import annotations
 
 import pytest
 
-from nexus_sync.chdb_policy import SqlGuard
+from nexus_sync.dev.chdb_policy import SqlGuard
 
 GUARD = SqlGuard(["file", "url", "s3", "numbers", "format", "sftp"])  # as if the engine listed these
 

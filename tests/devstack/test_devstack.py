@@ -23,7 +23,7 @@ import requests
 import sqlalchemy as sa
 from confluent_kafka.admin import AdminClient
 
-from nexus_sync import devstack
+from nexus_sync.dev import devstack
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -14,8 +14,9 @@ import requests
 import sqlalchemy as sa
 import yaml
 
-from nexus_sync import alerts, db, procs, webhooks
+from nexus_sync import alerts, db, webhooks
 from nexus_sync.cli import run_sync, wait_for
+from nexus_sync.dev import procs
 from tests.conftest import STATE, add_secrets, worker_env
 
 SECRET = "whsec-test-0123456789"

@@ -1,8 +1,8 @@
 """Tracing: one trace per sync, a span per task, with a worker of its own (no other worker may take tasks)."""
 from __future__ import annotations
 
-from nexus_sync import procs
 from nexus_sync.cli import run_sync, wait_for
+from nexus_sync.dev import procs
 from tests.conftest import STATE, worker_env
 from tests.notify.test_notifications import _wait
 

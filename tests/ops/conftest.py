@@ -7,7 +7,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from nexus_sync import catalog, procs
+from nexus_sync import catalog
+from nexus_sync.dev import procs
 from tests.conftest import SIM_SECRETS, STATE, add_secrets, worker_env
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nexus_sync import catalog, db, procs
+from nexus_sync import catalog, db
+from nexus_sync.dev import procs
 from tests.conftest import STATE, worker_env
 from tests.ops.conftest import connector
 

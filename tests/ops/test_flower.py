@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from nexus_sync import procs
+from nexus_sync.dev import procs
 from tests.conftest import STATE, worker_env
 from tests.ops.conftest import connector
 
@@ -42,11 +42,11 @@ def flower(stack: dict[str, Any], ops_worker: procs.Proc) -> Iterator[str]:
 
 
 def test_the_chain_is_visible_in_flower_under_readable_names(flower, sim, secrets_file):
-    from nexus_sync.cli import run_sync, wait_for
+    from nexus_sync import runs
 
     spec = connector(sim, "okta", secrets_file, page_size=150)
-    hid = run_sync(spec.name, wait=False)["sync_hid"]
-    assert wait_for(hid, 120, progress=False)["status"] == "SUCCESS"
+    hid = runs.trigger(spec.name)
+    assert runs.wait(hid, 120)["status"] == "SUCCESS"
 
     def chain_tasks() -> dict[str, dict]:
         tasks = requests.get(f"{flower}/api/tasks", params={"limit": 5000}, auth=(USER, PASSWORD), timeout=10).json()
@@ -61,7 +61,7 @@ def test_the_chain_is_visible_in_flower_under_readable_names(flower, sim, secret
     names = sorted(t["name"] for t in mine.values())
     assert {f"tasks.sync.{n}" for n in CHAIN} <= set(names), names
     assert all(t["state"] == "SUCCESS" for t in mine.values()), [(t["name"], t["state"]) for t in mine.values()]
-    assert mine[hid]["name"] == "tasks.sync.start_sync" and spec.name in mine[hid]["args"]
+    assert mine[hid]["name"] == "tasks.sync.start_sync" and spec.name in mine[hid]["kwargs"]
     # 450 users, 150 a page, + the page of the DEPROVISIONED pass: one fetch and one batch chain per page,
     # one notify per sync
     pages = 4

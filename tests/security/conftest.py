@@ -12,7 +12,8 @@ import certifi
 import pytest
 import yaml
 
-from nexus_sync import catalog, procs
+from nexus_sync import catalog
+from nexus_sync.dev import procs
 from tests.conftest import STATE, add_secrets, worker_env
 from tests.security import hostile
 from tests.security.canary import Canaries

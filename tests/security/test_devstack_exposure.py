@@ -23,8 +23,8 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from nexus_sync import devstack
 from nexus_sync.archive import TABLE, HttpArchive, archive_row
+from nexus_sync.dev import devstack
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -223,7 +223,7 @@ def test_servers_get_no_connector_credentials(stack: dict[str, Any]) -> None:
 
 
 def test_the_vendor_simulator_gets_no_connector_credentials(tmp_path: Path) -> None:
-    from nexus_sync import procs
+    from nexus_sync.dev import procs
 
     sim = procs.start_simulator(tmp_path / "sim.log", procs.free_port(), {"okta": 5}, env=CANARY_ENV)
     try:

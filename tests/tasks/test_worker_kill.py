@@ -6,8 +6,9 @@ import uuid
 
 import sqlalchemy as sa
 
-from nexus_sync import db, procs
+from nexus_sync import db
 from nexus_sync.cli import run_sync, wait_for
+from nexus_sync.dev import procs
 from tests.conftest import STATE, worker_env
 from tests.pipeline.helpers import raw_rows
 

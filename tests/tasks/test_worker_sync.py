@@ -8,8 +8,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from nexus_sync import db, procs
+from nexus_sync import db
 from nexus_sync.cli import run_sync, wait_for
+from nexus_sync.dev import procs
 from nexus_sync.redis_client import get_redis
 from tests.conftest import STATE, worker_env
 from tests.pipeline.helpers import archive_count, cursor_of, raw_rows

@@ -1,4 +1,4 @@
-"""What a query may do in the dev stack's ClickHouse stand-in (nexus_sync.chdb_server).
+"""What a query may do in the dev stack's ClickHouse stand-in (nexus_sync.dev.chdb_server).
 
 Two layers, both needed (measured on chdb 4.4 / ClickHouse 26.9):
 

@@ -17,7 +17,7 @@ import requests
 
 from nexus_sync import names
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CURSOR_SQL = {"crowdstrike": "raw_data->>'modified_timestamp'", "okta": "raw_data->>'lastUpdated'"}
 
 
@@ -52,7 +52,7 @@ def run(opts: ChaosOptions) -> int:
     from nexus_sync.config import get_settings
 
     get_settings.cache_clear()
-    from nexus_sync import devstack, procs
+    from nexus_sync.dev import devstack, procs
     from nexus_sync.migrations import upgrade
 
     started: list[procs.Proc] = []
@@ -142,7 +142,7 @@ def _trigger(conns: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _chaos(opts: ChaosOptions, state: Path, env: dict[str, str], workers: list[Any]) -> None:
-    from nexus_sync import devstack, procs
+    from nexus_sync.dev import devstack, procs
 
     def log(event: str) -> None:
         opts.events.append(f"{time.strftime('%H:%M:%S')} {event}")
@@ -252,7 +252,7 @@ def _report(conns: list[dict[str, Any]], hids: dict[str, str], sims: dict[str, s
         letters = conn.execute(sa.select(db.dead_letters.c.task_name, db.dead_letters.c.connector_id)).all()
         letter_errors = [f"{r.task_name}: {r.exception_type}: {r.error[:200]}" for r in conn.execute(
             sa.select(db.dead_letters.c.task_name, db.dead_letters.c.exception_type, db.dead_letters.c.error))]
-    stuck = [k.decode() for k in get_redis().scan_iter("nexus:lock:connector:*")]
+    stuck = [k.decode() for k in get_redis().scan_iter(names.lock_key("*"))]
     expected_dlq = len(broken_ids)  # one fetch task per sync of the broken connector
     dlq_ok = (len(letters) == expected_dlq
               and all(t == names.FETCH and cid in broken_ids for t, cid in letters))

@@ -4,7 +4,7 @@ chdb allows only one process per data directory, so the dev stack runs exactly o
 of these and every worker talks to it over HTTP, with the same client code that
 works against a real ClickHouse on port 8123.
 
-    NEXUS_CHDB_PASSWORD=... python -m nexus_sync.chdb_server --path DIR --port PORT [--host 127.0.0.1]
+    NEXUS_CHDB_PASSWORD=... python -m nexus_sync.dev.chdb_server --path DIR --port PORT [--host 127.0.0.1]
 
 Supported subset of the ClickHouse HTTP interface:
 
@@ -17,7 +17,7 @@ Supported subset of the ClickHouse HTTP interface:
   NEXUS_CHDB_PASSWORD environment variable, by HTTP Basic auth or ``X-ClickHouse-User`` /
   ``X-ClickHouse-Key`` (as a real ClickHouse accepts); otherwise 401. Query-string
   credentials are not accepted (they end up in logs).
-* what a query may reach is limited by nexus_sync.chdb_policy: no files, URLs or other
+* what a query may reach is limited by nexus_sync.dev.chdb_policy: no files, URLs or other
   servers (403 with ``Code: 497 ... ACCESS_DENIED``).
 * ``default_format`` (else TabSeparated), ``database`` and ``param_<name>`` (for
   ``{name:Type}`` placeholders) parameters; any other parameter that is not an
@@ -47,9 +47,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from nexus_sync.chdb_policy import SqlGuard, connection_string
+from nexus_sync.dev.chdb_policy import SqlGuard, connection_string
 
-log = logging.getLogger("nexus_sync.chdb_server")
+log = logging.getLogger("nexus_sync.dev.chdb_server")
 
 DEFAULT_FORMAT = "TabSeparated"
 PASSWORD_ENV = "NEXUS_CHDB_PASSWORD"
@@ -402,7 +402,7 @@ def serve(path: str, port: int, password: str, host: str = "127.0.0.1", verbose:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nexus_sync.chdb_server", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m nexus_sync.dev.chdb_server", description=__doc__.split("\n")[0])
     ap.add_argument("--path", required=True, help="chdb data directory (one process per directory)")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")

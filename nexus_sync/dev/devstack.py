@@ -53,10 +53,10 @@ from urllib.parse import quote
 
 import psutil
 
-from nexus_sync import procs
-from nexus_sync.chdb_server import PASSWORD_ENV as CHDB_PASSWORD_ENV
-from nexus_sync.chdb_server import USER as CHDB_USER
-from nexus_sync.procs import server_env
+from nexus_sync.dev import procs
+from nexus_sync.dev.chdb_server import PASSWORD_ENV as CHDB_PASSWORD_ENV
+from nexus_sync.dev.chdb_server import USER as CHDB_USER
+from nexus_sync.dev.procs import server_env
 from nexus_sync.urls import mask
 
 SERVICES = ("postgres", "redis", "kafka", "clickhouse")
@@ -64,7 +64,7 @@ SECRET_SERVICES = ("redis", "clickhouse")  # the ones with a password
 PRIVATE_UMASK = 0o077  # servers create their files 0600 and folders 0700
 START_TIMEOUT = 30.0
 DB_NAME = "nexus"
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class DevStackError(RuntimeError):
@@ -317,7 +317,7 @@ def _running(name: str, p: _Paths) -> tuple[int | None, int | None]:
             m = re.search(r":(\d+)$", _cmd_flag(cmd, "--listener-url") or "")
             return pid, int(m.group(1)) if m else None
         if name == "clickhouse":
-            if "nexus_sync.chdb_server" not in cmd or _cmd_flag(cmd, "--path") != str(p.chdb_dir):
+            if "nexus_sync.dev.chdb_server" not in cmd or _cmd_flag(cmd, "--path") != str(p.chdb_dir):
                 return None, None
             port = _cmd_flag(cmd, "--port")
             return pid, int(port) if port else None
@@ -585,7 +585,7 @@ def _kafka_probe(port: int, _password: str | None) -> bool:
 # -- clickhouse (chdb server) ---------------------------------------------------------
 def _chdb_start(p: _Paths, port: int, password: str | None) -> None:
     p.chdb_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "nexus_sync.chdb_server",
+    argv = [sys.executable, "-m", "nexus_sync.dev.chdb_server",
             "--path", str(p.chdb_dir), "--port", str(port), "--host", "127.0.0.1"]
     pythonpath = os.pathsep.join([str(_PROJECT_ROOT)] + ([os.environ["PYTHONPATH"]]
                                                          if os.environ.get("PYTHONPATH") else []))

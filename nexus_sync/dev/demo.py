@@ -12,14 +12,16 @@ import requests
 import sqlalchemy as sa
 import typer
 
-from nexus_sync import catalog, db, devstack, procs
+from nexus_sync import catalog, db, names, runs
 from nexus_sync.archive import TABLE, get_archive
 from nexus_sync.config import get_settings
+from nexus_sync.console import print_report
+from nexus_sync.dev import devstack, procs
 from nexus_sync.migrations import upgrade
 from nexus_sync.redis_client import get_redis
 from nexus_sync.urls import mask
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 CONNECTORS = {"crowdstrike": "crowdstrike-demo", "okta": "okta-demo"}
 
@@ -33,7 +35,7 @@ def _reset_tenant(tenant_id: uuid.UUID) -> None:
     with db.get_engine().begin() as conn:
         conn.execute(db.raw_data.delete().where(db.raw_data.c.tenant_id == tenant_id))
     r = get_redis()
-    for key in r.scan_iter(f"nexus:dedup:{tenant_id}:*"):
+    for key in r.scan_iter(names.dedup_pattern(tenant_id)):
         r.delete(key)
     get_archive().execute(f"ALTER TABLE {TABLE} DELETE WHERE tenant_id = toUUID('{tenant_id}')")
 
@@ -61,7 +63,6 @@ def kafka_events(sync_ids: set[str], timeout: float = 30.0) -> list[dict[str, An
 
 
 def run_demo(devices: int, users: int, change: float, all_types: bool = False, per_type: int = 1000) -> int:
-    from nexus_sync.cli import print_report, run_sync, wait_for
 
     settings = get_settings()
     state = settings.state_dir
@@ -98,9 +99,9 @@ def run_demo(devices: int, users: int, change: float, all_types: bool = False, p
                                             timeout=30).json()["changed"]
                     say(f"simulator: changed {changed} {vendor} records")
             say(f"sync round {round_no}: {', '.join(CONNECTORS.values())}")
-            hids = [run_sync(name, wait=False)["sync_hid"] for name in CONNECTORS.values()]
+            hids = [runs.trigger(name, "demo") for name in CONNECTORS.values()]
             for hid in hids:
-                report = wait_for(hid, timeout=900, progress=False)
+                report = runs.wait(hid, timeout=900)
                 print_report(report)
                 reports.append(report)
         return _verify(reports, devices + users, specs[0].tenant_id)
@@ -134,12 +135,10 @@ def _verify(reports: list[dict[str, Any]], expected_rows: int, tenant_id: uuid.U
 
 def _all_types(specs: list[Any]) -> int:
     """One sync of every connector type at once; a report line per connector."""
-    from nexus_sync.cli import run_sync, wait_for
-
     say(f"syncing {len(specs)} connectors at once")
     began = time.monotonic()
-    hids = {s.name: run_sync(s.name, wait=False)["sync_hid"] for s in specs}
-    reports = {name: wait_for(hid, timeout=900, progress=False) for name, hid in hids.items()}
+    hids = {s.name: runs.trigger(s.name, "demo") for s in specs}
+    reports = {name: runs.wait(hid, timeout=900) for name, hid in hids.items()}
     wall = time.monotonic() - began
     typer.echo(f"  {'connector':<20} {'status':<8} {'new':>6} {'invalid':>7} {'pages':>5} {'secs':>6} {'rec/s':>8}  follow-up")
     for name, r in reports.items():

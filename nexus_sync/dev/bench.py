@@ -32,7 +32,7 @@ import orjson
 
 from nexus_sync import names
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MAIN_VENDOR = "crowdstrike"  # the 100,000-record sync is CrowdStrike-shaped
 STAGES = ("start", "fetch", "normalize", "dedup", "persist", "archive", "finish")
 
@@ -191,7 +191,7 @@ class BrokerTap:
                 text = cmd["command"]
                 if text.startswith(("LPUSH ", "RPUSH ")):
                     queue = text.split(" ", 2)[1]
-                    if queue.startswith(("nexus:", "_kombu")):
+                    if queue.startswith((names.PREFIX, "_kombu")):
                         continue
                     task = self.TASK_RE.search(text)
                     self.sizes[task.group(0) if task else queue].append(len(text) - len(queue) - 7)
@@ -375,8 +375,8 @@ class Bench:
                 "NEXUS_LOG_LEVEL": "INFO"}
 
     def setup(self) -> None:
-        from nexus_sync import devstack
         from nexus_sync.config import get_settings
+        from nexus_sync.dev import devstack
         from nexus_sync.migrations import upgrade
 
         # its own stack and nothing else: service URLs from the environment would point elsewhere
@@ -397,7 +397,8 @@ class Bench:
         self.celery = make_app()  # built now: its broker is this stack's Redis
 
     def teardown(self) -> None:
-        from nexus_sync import devstack, events
+        from nexus_sync import events
+        from nexus_sync.dev import devstack
 
         say("stopping what the benchmark started")
         for p in reversed(self.started):
@@ -424,7 +425,7 @@ class Bench:
     def simulator(self, sizes: dict[str, int], label: str) -> tuple[Any, dict[str, Any]]:
         import requests
 
-        from nexus_sync import procs
+        from nexus_sync.dev import procs
 
         port = procs.free_port()
         t0 = time.perf_counter()
@@ -435,7 +436,7 @@ class Bench:
         return proc, info
 
     def worker(self, label: str) -> tuple[Any, Path]:
-        from nexus_sync import procs
+        from nexus_sync.dev import procs
 
         log = self.logs / f"worker-{label}.log"
         proc = procs.start_worker(log, env=self.env(), concurrency=self.concurrency, name=f"bench-{label}")
@@ -447,7 +448,7 @@ class Bench:
         return self.opts.concurrency or 2 * (os.cpu_count() or 1)
 
     def roots(self, worker: Any, sim: Any) -> dict[str, int]:
-        from nexus_sync import devstack
+        from nexus_sync.dev import devstack
 
         pids = {s.name: s.pid for s in devstack.status(self.state) if s.pid}
         return {"worker": worker.pid, "simulator": sim.pid, **pids, "harness": os.getpid()}
