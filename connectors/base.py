@@ -46,6 +46,9 @@ class Page:
     # the listing's own cursor where the vendor gives one for the whole listing, not per record (a Graph delta
     # link): canonical `token` text (connectors.cursors.stamp), saved like a record cursor when the sync ends
     cursor: str | None = None
+    # a vendor job that is not ready yet (a Splunk search, a Tenable export): no records; the pipeline fetches
+    # again with `next` after this many seconds, and the worker serves other tasks meanwhile
+    wait: float | None = None
 
 
 @dataclass
