@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # the one ConfigError of settings, connector config and secrets: unusable configuration, the message names
@@ -63,6 +63,10 @@ class Settings(BaseSettings):
                                "is per socket read, which a server dripping bytes never trips)")
     task_soft_time_limit: int = Field(900, gt=0, description="a task running this long is stopped and retried")
     task_time_limit: int = Field(960, gt=0, description="a task running this long is killed (after the soft limit)")
+    flower_user: str = Field("admin", description="`nexus-sync flower`: the basic-auth user")
+    flower_password: SecretStr | None = Field(
+        None, description="`nexus-sync flower`: the basic-auth password; without it Flower does not start "
+                          "(unless --no-auth)")
 
     @model_validator(mode="after")
     def _limits_in_order(self) -> "Settings":

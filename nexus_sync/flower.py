@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
-from nexus_sync.config import ConfigError
-
-DEFAULT_USER = "admin"
+from nexus_sync.config import ConfigError, Settings, get_settings
 
 
 @dataclass(frozen=True)
@@ -29,8 +27,8 @@ class FlowerLaunch:
 
 
 def launch(port: int, address: str, no_auth: bool, extra: Sequence[str] = (),
-           environ: Mapping[str, str] | None = None) -> FlowerLaunch:
-    environ = os.environ if environ is None else environ
+           settings: Settings | None = None) -> FlowerLaunch:
+    settings = settings or get_settings()
     for arg in extra:
         if arg.lstrip("-").replace("-", "_").split("=", 1)[0] in ("basic_auth", "auth"):
             raise ConfigError("give Flower's credentials as NEXUS_FLOWER_USER / NEXUS_FLOWER_PASSWORD, "
@@ -38,8 +36,9 @@ def launch(port: int, address: str, no_auth: bool, extra: Sequence[str] = (),
     argv = ["flower", f"--port={port}", f"--address={address}", *extra]
     if no_auth:
         return FlowerLaunch(argv, {}, False)
-    user = environ.get("NEXUS_FLOWER_USER", "").strip() or DEFAULT_USER
-    password = environ.get("NEXUS_FLOWER_PASSWORD", "")
+    default_user = Settings.model_fields["flower_user"].default
+    user = settings.flower_user.strip() or default_user
+    password = settings.flower_password.get_secret_value() if settings.flower_password else ""
     if not password:
         raise ConfigError("NEXUS_FLOWER_PASSWORD is not set: Flower runs with basic auth "
                           "(user NEXUS_FLOWER_USER, default admin); pass --no-auth to run it open on purpose")

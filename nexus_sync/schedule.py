@@ -359,19 +359,12 @@ def format_offset(offset: int | None) -> str:
     return f"+{h:02d}:{m:02d}:{s:02d}"
 
 
-def format_rows(rows: list[Row], now: datetime | None = None) -> list[str]:
+def state_text(row: Row, now: datetime | None = None) -> str:
+    """The row's state, with a hint when its next run is overdue (beat not running?)."""
     now = now or datetime.now(timezone.utc)
-    width = max([len(r.connector) for r in rows] + [9])
-    lines = [f"{'connector':<{width}}  {'interval':<13} {'offset':<9}  {'priority':<8} {'enabled':<7}  "
-             f"{'next run (UTC)':<19}  state"]
-    for r in rows:
-        nxt = "-" if r.next_run is None else f"{r.next_run:%Y-%m-%d %H:%M:%S}"
-        state = r.state
-        if r.next_run is not None and r.next_run < now - timedelta(seconds=30):
-            state += ", overdue: sent at beat's next tick (is `nexus-sync beat` running?)"
-        lines.append(f"{r.connector:<{width}}  {r.interval:<13} {format_offset(r.offset):<9}  {r.priority:<8} "
-                     f"{'yes' if r.enabled else 'no':<7}  {nxt:<19}  {state}")
-    return lines
+    if row.next_run is not None and row.next_run < now - timedelta(seconds=30):
+        return row.state + ", overdue: sent at beat's next tick (is `nexus-sync beat` running?)"
+    return row.state
 
 
 def reconcile_every() -> float:

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
+from unittest import mock
 
 import pytest
 import requests
@@ -98,20 +99,35 @@ def test_flower_refuses_to_start_without_a_password(stack):
     assert out.returncode == 2 and "NEXUS_FLOWER_PASSWORD" in out.stderr and "--no-auth" in out.stderr
 
 
+def _settings(environ: dict[str, str]):
+    """Settings as the process would read them with exactly these NEXUS_FLOWER_* variables."""
+    from nexus_sync.config import Settings
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_FLOWER_")}
+    with mock.patch.dict(os.environ, {**clean, **environ}, clear=True):
+        return Settings()
+
+
 def test_flower_launch_keeps_credentials_off_the_command_line():
     from nexus_sync.config import ConfigError
     from nexus_sync.flower import launch
 
     spec = launch(5555, "0.0.0.0", False, ["--url_prefix=flower"],
-                  environ={"NEXUS_FLOWER_USER": "ops", "NEXUS_FLOWER_PASSWORD": "s3:cret"})
+                  settings=_settings({"NEXUS_FLOWER_USER": "ops", "NEXUS_FLOWER_PASSWORD": "s3:cret"}))
     assert spec.argv == ["flower", "--port=5555", "--address=0.0.0.0", "--url_prefix=flower"]
     assert spec.env == {"FLOWER_BASIC_AUTH": "ops:s3:cret"} and not any("s3:cret" in a for a in spec.argv)
-    assert launch(5555, "127.0.0.1", False, environ={"NEXUS_FLOWER_PASSWORD": "pw"}).env == \
+    assert launch(5555, "127.0.0.1", False, settings=_settings({"NEXUS_FLOWER_PASSWORD": "pw"})).env == \
         {"FLOWER_BASIC_AUTH": "admin:pw"}  # user defaults to admin
-    no_auth = launch(5555, "127.0.0.1", True, environ={})
+    no_auth = launch(5555, "127.0.0.1", True, settings=_settings({}))
     assert not no_auth.auth and no_auth.env == {}
     for environ, extra in [({}, []), ({"NEXUS_FLOWER_PASSWORD": "a,b"}, []),
                            ({"NEXUS_FLOWER_PASSWORD": "pw"}, ["--basic-auth=x:y"]),
                            ({"NEXUS_FLOWER_PASSWORD": "pw"}, ["--basic_auth=x:y"])]:
         with pytest.raises(ConfigError):
-            launch(5555, "127.0.0.1", False, extra, environ=environ)
+            launch(5555, "127.0.0.1", False, extra, settings=_settings(environ))
+
+
+def test_the_flower_password_is_a_setting_never_echoed():
+    """NEXUS_FLOWER_PASSWORD is read with the other settings: a secret, so its repr hides it."""
+    s = _settings({"NEXUS_FLOWER_PASSWORD": "canary-flower-pw"})
+    assert "canary-flower-pw" not in repr(s) and s.flower_password.get_secret_value() == "canary-flower-pw"

@@ -1,0 +1,3 @@
+from nexus_sync.cli import main
+
+main()
