@@ -92,8 +92,8 @@ class CredentialStore:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(connector_name)
-            loaded = not (hit and not refresh and now - hit[0] < self.cache_seconds)
-            if not loaded:
+            loaded = hit is None or refresh or now - hit[0] >= self.cache_seconds
+            if hit is not None and not loaded:
                 values = hit[1]
             else:
                 merged = {**self._from_file(connector_name), **self._from_env(connector_name)}

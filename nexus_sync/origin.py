@@ -7,7 +7,7 @@ from urllib3.util import parse_url
 
 from nexus_sync.errors import ForeignOriginError
 
-DEFAULT_PORTS = {"https": 443, "http": 80}
+DEFAULT_PORTS: dict[str, int | str] = {"https": 443, "http": 80}  # "" for another scheme: no default
 
 
 def origin_of(url: str) -> str:
