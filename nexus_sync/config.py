@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # the one ConfigError of settings, connector config and secrets: unusable configuration, the message names
 # the variable, file or field at fault; the error table fails it fast, without retries
+from nexus_sync import names
 from nexus_sync.errors import ConfigError
 from nexus_sync.urls import mask
 
@@ -41,7 +42,7 @@ class Settings(BaseSettings):
     lock_ttl_seconds: int = Field(2 * 3600, gt=0, description="TTL of the one-sync-per-connector lock")
     sync_stall_seconds: int = Field(
         900, gt=0, description="a RUNNING sync with no stage progress for this long gets its next steps sent again "
-                               "(beat's tasks.sync.resume_stalled): a Redis broker restart can lose a popped message")
+                               f"(beat's {names.RESUME_STALLED}): a Redis broker restart can lose a popped message")
     broker_visibility_timeout: int = Field(
         600, gt=0, description="seconds before an unacked task of a dead worker is redelivered"
     )

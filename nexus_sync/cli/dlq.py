@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from nexus_sync import console
+from nexus_sync import console, names
 from nexus_sync.cli.common import fail
 from nexus_sync.config import settings_or_exit
 
@@ -17,7 +17,7 @@ app = typer.Typer(help="Dead-letter queue: tasks that kept failing, kept with th
 @app.command("list")
 def dlq_list(
     connector: Optional[str] = typer.Option(None, help="only this connector (name or id)"),
-    task: Optional[str] = typer.Option(None, help="only this task name, e.g. tasks.sync.fetch"),
+    task: Optional[str] = typer.Option(None, help=f"only this task name, e.g. {names.FETCH}"),
     all_: bool = typer.Option(False, "--all", help="include entries already replayed"),
     older_than: Optional[str] = typer.Option(None, help="only entries older than this age, e.g. 2h, 7d"),
     newer_than: Optional[str] = typer.Option(None, help="only entries from the last AGE, e.g. 30m"),
