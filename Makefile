@@ -24,8 +24,9 @@ install: $(STAMP)  ## create .venv and install nexus-sync with its dev tools, ve
 audit: $(STAMP)  ## known advisories of the locked versions (pip-audit over requirements.lock)
 	$(BIN)/pip-audit --requirement $(LOCK) --no-deps --disable-pip --progress-spinner off $(AUDIT_FLAGS)
 
-lint: $(STAMP)  ## ruff over the code and the tests (pyflakes, pycodestyle, import order); CI runs it
+lint: $(STAMP)  ## ruff over the code and the tests, mypy over the code ([tool.mypy] in pyproject); CI runs it
 	$(BIN)/ruff check nexus_sync tasks connectors tests alembic
+	$(BIN)/mypy
 
 demo: $(STAMP)  ## real syncs on the embedded stack: CrowdStrike 5,000 hosts + Okta 2,000 users, twice
 	$(BIN)/nexus-sync demo

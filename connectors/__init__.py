@@ -19,7 +19,7 @@ class BrokenConnector(RuntimeError):
 def registry() -> dict[str, type[Connector]]:
     found: dict[str, type[Connector]] = {}
     for mod in pkgutil.iter_modules([str(_HERE)]):
-        if not mod.ispkg:  # machinery modules (base, paging, auth, …); each connector is a package
+        if not mod.ispkg or mod.name == "machinery":  # base, cursors, the machinery: each connector is a package
             continue
         try:
             module = importlib.import_module(f"connectors.{mod.name}")

@@ -1,6 +1,7 @@
 """The shared connector machinery: what a connector declares, and the page it returns."""
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -86,7 +87,7 @@ class Connector:
     # dotted paths of the vendor record left out of the change decision (models.content_hash): heartbeats
     volatile_fields: ClassVar[tuple[str, ...]] = ()
     rate_limit_per_minute: ClassVar[int | None] = None
-    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    Config: ClassVar[builtins.type[ConnectorConfig]] = ConnectorConfig
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -105,7 +106,7 @@ class Connector:
         raise NotImplementedError
 
     def source_id(self, raw: dict[str, Any]) -> str:
-        return str(_dig(raw, self.id_field))
+        return str(dig(raw, self.id_field, required=True))
 
     def canonical_cursor(self, value: Any) -> str:
         """A vendor cursor value as our canonical text (connectors.cursors); ValueError if it does not parse."""
@@ -116,7 +117,7 @@ class Connector:
         (the record can still land: only the cursor must not move by it)."""
         if not self.cursor_field:
             return None
-        value = _dig(raw, self.cursor_field, required=False)
+        value = dig(raw, self.cursor_field)
         if value is None or value == "":
             return None
         try:
@@ -136,7 +137,3 @@ class Connector:
                               f"{cursors.label(self.cursor_format)}; a full sync is needed (clear the cursor, "
                               "or sync with incremental: false)") from None
 
-
-def _dig(raw: Any, path: str, required: bool = True) -> Any:
-    """raw at a dotted path (nexus_sync.http.dig); missing: KeyError(path) if required, else None."""
-    return dig(raw, path, required)

@@ -2,11 +2,14 @@
 deploy/prometheus/alerts.yml)."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
 
 from nexus_sync import db
+from nexus_sync.config import get_settings
+from nexus_sync.events import publish
 
 SLOW_SYNC_SECONDS = 300  # "Sync Duration > 5 minutes (timeout warning)"
 ERROR_RATE = 0.10  # "Error Rate > 10% (degradation)"
@@ -44,3 +47,12 @@ def all_connectors_failed() -> bool:
         rows = conn.execute(sa.select(latest.c.status).join(db.connectors, c.id == latest.c.connector_id)
                             .where(latest.c.n == 1, c.enabled.is_(True))).scalars().all()
     return bool(rows) and all(s == "FAILED" for s in rows)
+
+
+def alert(severity: str, report: dict[str, Any], message: str) -> dict[str, Any]:
+    """Publish an alert event on Kafka; returns it (for webhooks)."""
+    event = {"event_type": "connector.sync.alert", "severity": severity, "connector_id": report.get("connector_id"),
+             "connector": report.get("connector"), "sync_id": report.get("sync_id"), "status": report.get("status"),
+             "message": message, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    publish(get_settings().alert_topic, str(report.get("connector_id")), event)
+    return event

@@ -10,7 +10,7 @@ from typing import Any
 
 from nexus_sync import names
 from nexus_sync.config import get_settings
-from nexus_sync.redis_client import get_redis
+from nexus_sync.redis_client import get_redis, text
 
 _key = names.breaker_key
 
@@ -25,7 +25,7 @@ class Verdict:
 def check(connector_id: Any, sync_hid: str) -> Verdict:
     s = get_settings()
     r = get_redis()
-    data = {k.decode(): v.decode() for k, v in r.hgetall(_key(connector_id)).items()}
+    data = {text(k): text(v) for k, v in r.hgetall(_key(connector_id)).items()}
     opened = float(data.get("opened_at", 0) or 0)
     if not opened:
         return Verdict(True, "closed")
@@ -54,4 +54,4 @@ def record(connector_id: Any, status: str) -> None:
 
 
 def state(connector_id: Any) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in get_redis().hgetall(_key(connector_id)).items()}
+    return {text(k): text(v) for k, v in get_redis().hgetall(_key(connector_id)).items()}

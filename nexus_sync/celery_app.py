@@ -159,10 +159,10 @@ def _json_logs(loglevel: Any = None, **_kwargs: object) -> None:
 
 
 @task_prerun.connect
-def _bind(task_id: str = "", task: Any = None, args: Any = (), **_kwargs: object) -> None:
+def _bind(task_id: str = "", task: Any = None, **_kwargs: object) -> None:
     from nexus_sync import logs
 
-    logs.bind_task(task.name if task else "?", task_id, args or ())
+    logs.bind_task(task.name if task else "?", task_id)
 
 
 @task_postrun.connect

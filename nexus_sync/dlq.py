@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from nexus_sync import db
 from nexus_sync.errors import ConfigError
-from nexus_sync.pipeline import utcnow
+from nexus_sync.pipeline.ids import utcnow
 
 
 def parse_age(text: str) -> timedelta:
@@ -45,7 +45,7 @@ def list_entries(connector_id: uuid.UUID | None = None, task: str | None = None,
     if not include_replayed:
         q = q.where(d.replayed_at.is_(None))
     with db.get_engine().connect() as conn:
-        return conn.execute(q).all()
+        return list(conn.execute(q).all())
 
 
 def get_entry(entry_id: str) -> Any:

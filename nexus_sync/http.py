@@ -135,7 +135,7 @@ class HttpClient:
         """Send with auth, inside the shared rate budget; an error status becomes what the error table
         says (nexus_sync.errors): wait, refresh credentials once, or raise the failure class.
 
-        auth: object with .apply(headers) and .refresh() (see connectors.auth).
+        auth: object with .apply(headers) and .refresh() (see connectors.machinery.auth).
         rate_limit_statuses / errors: the vendor's extensions of the table (Qualys answers 409).
         error_paths: dotted paths (list indexes allowed: "errors.0.message") of the vendor's error code and
         message in a JSON error body; without them an error says the status and its standard phrase only.
@@ -257,7 +257,7 @@ def error_text(resp: requests.Response, error_paths: tuple[str | None, str | Non
 
 def dig(body: Any, path: str | None, required: bool = False) -> Any:
     """body at a dotted path ("errors.0.message": a numeric step indexes a list). A missing step: None, or
-    KeyError(path) when required. The one walker of vendor answers (connectors' `_dig` is this too)."""
+    KeyError(path) when required. The one walker of vendor answers."""
     for step in (path or "").split("."):
         if isinstance(body, dict) and step in body:
             body = body[step]

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, MutableMapping
 
 import structlog
+from structlog.typing import Processor
 
-from nexus_sync import names
 from nexus_sync.credentials import redact
 
 _configured = False
 
 
-def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Every string value goes through the redactor: no known secret value leaves the process."""
     for key, value in event.items():
         if isinstance(value, str):
@@ -24,7 +24,7 @@ def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
 def setup(level: str = "INFO", stream: Any = None) -> None:
     """Route stdlib logging (Celery's too) through structlog's JSON renderer."""
     global _configured
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -50,26 +50,16 @@ def setup(level: str = "INFO", stream: Any = None) -> None:
     _configured = True
 
 
-def bind_task(task_name: str, task_id: str, args: tuple | list) -> None:
-    """Context of the running task: every log line of it carries these keys."""
+def bind_task(task_name: str, task_id: str) -> None:
+    """Context of the running task: every log line of it carries these keys. A pipeline task adds its sync's
+    (tasks.base binds nexus_sync.pipeline.log_context)."""
     structlog.contextvars.clear_contextvars()
-    ctx: dict[str, Any] = {"task": task_name, "task_id": task_id}
-    if task_name == names.START_SYNC and len(args) > 1:
-        ctx["connector"], ctx["sync_hid"] = args[0], args[1]
-    elif args and task_name.startswith(names.SYNC_TASKS):
-        ctx["sync_hid"] = args[0]
-        if len(args) > 1 and isinstance(args[1], int):
-            ctx["batch"] = args[1]
-    if "sync_hid" in ctx:
-        try:
-            from nexus_sync.pipeline import load
+    structlog.contextvars.bind_contextvars(task=task_name, task_id=task_id)
 
-            sc = load(ctx["sync_hid"])
-            ctx.update(sync_id=sc.sync_id, connector_id=str(sc.connector.id), connector=sc.connector.name,
-                       tenant_id=str(sc.connector.tenant_id))
-        except Exception:
-            pass  # the sync may not exist yet (start_sync creates it)
-    structlog.contextvars.bind_contextvars(**ctx)
+
+def bind(**keys: Any) -> None:
+    """More keys for every log line of the running task."""
+    structlog.contextvars.bind_contextvars(**keys)
 
 
 def get(name: str) -> Any:

@@ -31,7 +31,10 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def head_revision(url: str) -> str:
-    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    if head is None:  # only a migrations folder without any revision has no head
+        raise RuntimeError("alembic/ holds no migration")
+    return head
 
 
 def current_revision(engine: sa.Engine) -> str | None:

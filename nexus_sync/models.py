@@ -102,6 +102,9 @@ def severity(value: Any) -> str:
     return text
 
 
+SEVERITY = severity  # for the models' tables, whose own `severity` field hides the function from mypy
+
+
 def _canonical_set(canonical: Callable[[str], str | None]) -> Callable[[list[str]], list[str]]:
     """A list normalizer: each non-empty value made canonical, values it maps to None dropped, duplicates
     dropped, sorted."""
@@ -124,8 +127,9 @@ def device_ip(value: str | None) -> str | None:
     if _IPV4.fullmatch(ip):
         return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
     addr = ipaddress.ip_address(ip)
+    mapped = addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else None
     return None if addr.is_loopback or addr.is_unspecified or (
-        addr.ipv4_mapped is not None and (addr.ipv4_mapped.is_loopback or addr.ipv4_mapped.is_unspecified)) else ip
+        mapped is not None and (mapped.is_loopback or mapped.is_unspecified)) else ip
 
 
 _PLACEHOLDER_MACS = frozenset({"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"})
@@ -171,13 +175,13 @@ class _Data(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _before(cls, value: Any, info: ValidationInfo) -> Any:
-        fn = cls.BEFORE.get(info.field_name)
+        fn = cls.BEFORE.get(info.field_name or "")
         return value if fn is None else fn(value)
 
     @field_validator("*")
     @classmethod
     def _after(cls, value: Any, info: ValidationInfo) -> Any:
-        fn = cls.AFTER.get(info.field_name)
+        fn = cls.AFTER.get(info.field_name or "")
         return value if fn is None else fn(value)
 
 
@@ -237,7 +241,7 @@ class Vulnerability(_Data):
     first_seen_time: str | None = None
     last_seen_time: str | None = None
 
-    BEFORE = {"severity": severity}
+    BEFORE = {"severity": SEVERITY}
 
 
 class SecurityEvent(_Data):
@@ -251,7 +255,7 @@ class SecurityEvent(_Data):
     user: str | None = None
     status: str | None = None
 
-    BEFORE = {"severity": severity}
+    BEFORE = {"severity": SEVERITY}
 
 
 class Incident(_Data):
@@ -265,7 +269,7 @@ class Incident(_Data):
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
 
-    BEFORE = {"severity": severity}
+    BEFORE = {"severity": SEVERITY}
 
 
 DATA_MODELS: dict[str, type[_Data]] = {
@@ -353,6 +357,7 @@ def _check_source(var: str, inner: Any, optional: bool) -> list[str]:
 
 def identity_key(kind: str, source: str, data: dict[str, Any]) -> str:
     """The dedup identity of the spec, per kind (MD5, 32 hex), over a record's validated data."""
+    parts: tuple[str, ...]
     if kind == "asset":
         parts = (kind, source, data["uid"])
     elif kind == "user":

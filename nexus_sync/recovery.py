@@ -7,14 +7,13 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import db, names
+from nexus_sync import alerts, db, names
 from nexus_sync.config import get_settings
-from nexus_sync.events import publish
 from nexus_sync.redis_client import get_redis
 
 QUEUE = names.RECOVERY_QUEUE
@@ -60,14 +59,15 @@ def due(now: float | None = None) -> list[dict[str, Any]]:
     """Take the retries that are due (each exactly once, whoever calls)."""
     r = get_redis()
     taken = []
-    for raw in r.zrangebyscore(QUEUE, 0, now or time.time()):
+    for raw in cast("list[bytes]", r.zrangebyscore(QUEUE, 0, now or time.time())):
         if r.zrem(QUEUE, raw):  # another caller may have taken it first
             taken.append(orjson.loads(raw))
     return taken
 
 
 def pending() -> list[tuple[dict[str, Any], float]]:
-    return [(orjson.loads(m), s) for m, s in get_redis().zrange(QUEUE, 0, -1, withscores=True)]
+    scored = cast("list[tuple[bytes, float]]", get_redis().zrange(QUEUE, 0, -1, withscores=True))
+    return [(orjson.loads(m), s) for m, s in scored]
 
 
 def give_up(report: dict[str, Any]) -> None:
@@ -76,17 +76,10 @@ def give_up(report: dict[str, Any]) -> None:
     with db.get_engine().begin() as conn:
         conn.execute(pg_insert(db.dead_letters).values(
             id=uuid.uuid4(), task_name=names.START_SYNC, task_id=f"recovery-{report['sync_id']}",
-            args=[report["connector"]], kwargs={"trigger": "dlq-replay"}, connector_id=uuid.UUID(report["connector_id"]),
+            args=[], kwargs={"connector": report["connector"], "trigger": "dlq-replay"},
+            connector_id=uuid.UUID(report["connector_id"]),
             exception_type="SyncFailed", error=f"sync failed after {len(delays())} recovery attempts: {error}"[:4000],
             retries=len(delays()),
         ).on_conflict_do_nothing())
-    alert("critical", report, f"sync of {report['connector']} failed {len(delays()) + 1} times; dead-lettered")
+    alerts.alert("critical", report, f"sync of {report['connector']} failed {len(delays()) + 1} times; dead-lettered")
 
-
-def alert(severity: str, report: dict[str, Any], message: str) -> dict[str, Any]:
-    """Publish an alert event on Kafka; returns it (for webhooks)."""
-    event = {"event_type": "connector.sync.alert", "severity": severity, "connector_id": report.get("connector_id"),
-             "connector": report.get("connector"), "sync_id": report.get("sync_id"), "status": report.get("status"),
-             "message": message, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    publish(get_settings().alert_topic, str(report.get("connector_id")), event)
-    return event

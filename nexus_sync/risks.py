@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.sql.dml import ReturningInsert
 
 from nexus_sync import db
 from nexus_sync.models import severity as our_severity
@@ -120,13 +121,13 @@ def _upsert(conn: sa.Connection, tenant: uuid.UUID, risks: list[Risk]) -> list[b
     rows = [{"id": uuid.uuid4(), "tenant_id": tenant, "source": SOURCE, "status": NEW_RISK_STATUS, **r.__dict__}
             for r in risks]
     stmt = insert(t).values(rows)
-    stmt = stmt.on_conflict_do_update(
+    upsert: ReturningInsert[Any] = stmt.on_conflict_do_update(
         constraint="uq_risks_external",
         # the risk's status belongs to the risk register once created: an update never resets it
         set_={c: stmt.excluded[c] for c in ("title", "description", "impact", "probability", "severity", "tags")}
         | {"updated_at": sa.func.now()},
     ).returning(sa.literal_column("xmax = 0").label("inserted"))
-    return [row.inserted for row in conn.execute(stmt)]
+    return [row.inserted for row in conn.execute(upsert)]
 
 
 def _close(conn: sa.Connection, tenant: uuid.UUID, incidents: list[dict[str, Any]]) -> int:

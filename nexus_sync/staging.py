@@ -14,6 +14,7 @@ import zstandard
 
 from nexus_sync import names
 from nexus_sync.config import get_settings
+from nexus_sync.redis_client import data as as_bytes
 from nexus_sync.redis_client import get_redis
 
 STAGES = ("raw", "norm", "rows", "dedup")
@@ -62,12 +63,12 @@ def put_batch(sync_hid: str, batch_no: int, parts: dict[str, Any]) -> int:
 
 def get(sync_hid: str, batch_no: int, stage: str) -> Any | None:
     data = get_redis().get(key(sync_hid, batch_no, stage))
-    return None if data is None else orjson.loads(decode(data))
+    return None if data is None else orjson.loads(decode(as_bytes(data)))
 
 
 def get_bytes(sync_hid: str, batch_no: int, stage: str) -> bytes | None:
     data = get_redis().get(key(sync_hid, batch_no, stage))
-    return None if data is None else decode(data)
+    return None if data is None else decode(as_bytes(data))
 
 
 def exists(sync_hid: str, batch_no: int, stage: str) -> bool:

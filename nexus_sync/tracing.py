@@ -11,7 +11,10 @@ import threading
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, cast
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 _provider: Any = None
 _lock = threading.Lock()
@@ -36,8 +39,9 @@ def tracer() -> Any:
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 
+            # _SyncIds has IdGenerator's two methods without subclassing it: the SDK loads only when tracing is on
             provider = TracerProvider(resource=Resource.create({"service.name": "nexus-sync"}),
-                                      id_generator=_SyncIds())
+                                      id_generator=cast("IdGenerator", _SyncIds()))
             if s.tracing == "console":
                 provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
             else:

@@ -137,13 +137,14 @@ class ReplayGuard:
         now = time.time() if now is None else now
         if not verify(self.secret, timestamp, delivery, body, signature, self.tolerance, now):
             return False
+        assert timestamp is not None and delivery is not None  # verify refuses a delivery without them
         with self._lock:
             # an id is forgotten once its timestamp is past the window, when verify refuses it anyway
             while self._seen and next(iter(self._seen.values())) < now:
                 self._seen.popitem(last=False)
             if delivery in self._seen or len(self._seen) >= self.max_ids:
                 return False
-            self._seen[delivery] = int(timestamp) + self.tolerance  # type: ignore[arg-type]
+            self._seen[delivery] = int(timestamp) + self.tolerance
             return True
 
 

@@ -12,10 +12,11 @@ from celery import Task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import db, logs, metrics, names, pipeline, tracing
+from nexus_sync import db, logs, metrics, pipeline, tracing
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
 from nexus_sync.errors import Action, TransientError, rule_for_exception
+from nexus_sync.pipeline import TaskRef
 
 log = logging.getLogger(__name__)
 stage_log = logs.get("nexus_sync.stage")
@@ -49,11 +50,12 @@ class PipelineTask(Task):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         stage = self.name.rsplit(".", 1)[-1]
-        sync_hid = _sync_of(self.name, args, self.request.id)
+        ref = pipeline.task_ref(self.name, args, kwargs, self.request.id)  # the one reader of a task's sync
+        logs.bind(**pipeline.log_context(ref))
+        attributes = {"nexus.task": self.name, "nexus.task_id": self.request.id or "",
+                      **({"nexus.batch": ref.batch_no} if ref.batch_no is not None else {})}
         try:
-            with tracing.stage_span(stage, sync_hid, {"nexus.task": self.name, "nexus.task_id": self.request.id or "",
-                                                      **({"nexus.batch": args[1]} if len(args) > 1
-                                                         and isinstance(args[1], int) else {})}):
+            with tracing.stage_span(stage, ref.sync_hid, attributes):
                 result = super().__call__(*args, **kwargs)
             counts = result if isinstance(result, dict) else {}
             seconds = time.perf_counter() - started
@@ -73,23 +75,24 @@ class PipelineTask(Task):
                 if exc is caught:
                     raise
                 raise exc from None
-            if sync_hid and self.request.retries < max_retries:  # alive, just waiting: not a stalled sync
-                pipeline.mark_progress(sync_hid, ahead=countdown)
+            if ref.sync_hid and self.request.retries < max_retries:  # alive, just waiting: not a stalled sync
+                pipeline.mark_progress(ref.sync_hid, ahead=countdown)
             raise self.retry(exc=exc, countdown=countdown, max_retries=max_retries)
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Out of retries (or not retryable): keep the task and the error durably, then tell the pipeline."""
+        ref = pipeline.task_ref(self.name, args, kwargs, task_id)
         try:
-            dead_letter(self.name, task_id, list(args), dict(kwargs), exc, str(einfo),
+            dead_letter(self.name, task_id, list(args), dict(kwargs), ref, exc, str(einfo),
                         self.request.retries, self.request.delivery_info or {})
         except Exception:
             log.exception("could not dead-letter task %s %s", self.name, task_id)
         try:
-            self.on_dead_letter(args, kwargs, f"{type(exc).__name__}: {exc}")
+            self.on_dead_letter(ref, f"{type(exc).__name__}: {exc}")
         except Exception:
             log.exception("dead-letter follow-up of %s %s failed", self.name, task_id)
 
-    def on_dead_letter(self, args: Any, kwargs: Any, error: str) -> None:
+    def on_dead_letter(self, ref: TaskRef, error: str) -> None:
         """Hook for tasks: record what the failure means for the sync."""
 
 
@@ -102,33 +105,22 @@ def _as_sync_error(exc: Exception, task: str) -> Exception:
     return exc
 
 
-def _sync_of(name: str, args: Any, task_id: str | None) -> str | None:
-    """The sync a task works for: start_sync's second argument (or its own id), else the first."""
-    if name == names.START_SYNC:
-        return args[1] if len(args) > 1 and args[1] else task_id
-    if name.startswith(names.SYNC_TASKS) and args and isinstance(args[0], str):
-        return args[0]
-    return None
-
-
-def dead_letter(name: str, task_id: str, args: list[Any], kwargs: dict[str, Any], exc: BaseException,
-                tb: str, retries: int, delivery_info: dict[str, Any]) -> None:
+def dead_letter(name: str, task_id: str, args: list[Any], kwargs: dict[str, Any], ref: TaskRef,
+                exc: BaseException, tb: str, retries: int, delivery_info: dict[str, Any]) -> None:
+    """Keep the task (its arguments as sent) and its error in dead_letters, with its sync and connector."""
     connector_id = None
-    sync_hid = _sync_of(name, args, task_id)  # a scheduled start has no sync id argument: its task id is it
-    if sync_hid:
+    if ref.sync_hid:
         try:
-            from nexus_sync.pipeline import load
-
-            connector_id = load(sync_hid).connector.id
-        except Exception as exc:  # the dead letter is kept without its connector rather than lost
+            connector_id = pipeline.load(ref.sync_hid).connector.id
+        except Exception as exc_load:  # the dead letter is kept without its connector rather than lost
             log.warning("dead letter of %s %s: its sync's connector is unknown (%s)", name, task_id,
-                        type(exc).__name__)
+                        type(exc_load).__name__)
     with db.get_engine().begin() as conn:
         conn.execute(pg_insert(db.dead_letters).values(
             id=uuid.uuid4(), task_name=name, task_id=task_id, args=args, kwargs=kwargs,
             headers={"delivery_info": {k: str(v) for k, v in delivery_info.items()}},
             queue=(delivery_info or {}).get("routing_key"), connector_id=connector_id,
-            sync_history_id=uuid.UUID(sync_hid) if sync_hid else None,
+            sync_history_id=uuid.UUID(ref.sync_hid) if ref.sync_hid else None,
             exception_type=type(exc).__name__, error=redact(str(exc))[:4000],
             traceback=redact(tb or "".join(traceback.format_exception(exc)))[:20000], retries=retries,
         ).on_conflict_do_nothing())

@@ -1,4 +1,6 @@
-"""The sync chain's tasks. Each is a thin wrapper: call the pipeline stage, enqueue what follows."""
+"""The sync chain's tasks. Each is a thin wrapper: call the pipeline stage, enqueue what follows. The sync's
+tasks take `sync_hid` and `batch_no` by keyword (pipeline.TASK_PARAMS; a message of the previous release,
+positional, still runs)."""
 from __future__ import annotations
 
 import logging
@@ -7,8 +9,10 @@ from typing import Any
 
 from celery import chain
 
-from nexus_sync import alerts, metrics, names, pipeline, recovery, tracing
+from nexus_sync import names, pipeline, recovery
 from nexus_sync.celery_app import app
+from nexus_sync.config import get_settings
+from nexus_sync.pipeline import TaskRef
 from tasks.base import PipelineTask
 from tasks.notify import fan_out
 
@@ -16,50 +20,58 @@ log = logging.getLogger(__name__)
 
 
 class BatchTask(PipelineTask):
-    """A task of one batch: args are (sync_hid, batch_no); a dead-lettered one leaves a gap in the sync."""
+    """A task of one batch; a dead-lettered one leaves a gap in the sync."""
 
-    def on_dead_letter(self, args: Any, kwargs: Any, error: str) -> None:
-        if pipeline.batch_failed(args[0], args[1], f"{self.name}: {error}"):
-            notify.delay(args[0])
+    def on_dead_letter(self, ref: TaskRef, error: str) -> None:
+        if ref.sync_hid and ref.batch_no is not None:
+            if pipeline.batch_failed(ref.sync_hid, ref.batch_no, f"{self.name}: {error}"):
+                notify.delay(sync_hid=ref.sync_hid)
 
 
 class StartTask(PipelineTask):
-    def on_dead_letter(self, args: Any, kwargs: Any, error: str) -> None:
-        connector = args[0] if args else kwargs["connector"]
-        sync_hid = args[1] if len(args) > 1 else kwargs.get("sync_hid") or self.request.id
-        pipeline.start_failed(connector, sync_hid, error)
+    def on_dead_letter(self, ref: TaskRef, error: str) -> None:
+        if ref.connector and ref.sync_hid:
+            pipeline.start_failed(ref.connector, ref.sync_hid, error)
 
 
 @app.task(base=StartTask, name=names.START_SYNC, bind=True)
 def start_sync(self: PipelineTask, connector: str, sync_hid: str | None = None, trigger: str = "manual") -> dict:
-    """Lock the connector, open sync_history RUNNING and fetch the first page."""
+    """Lock the connector, open sync_history RUNNING and fetch the first page. Beat sends only the connector
+    (and trigger): the sync's id is then this task's id."""
     sync_hid = sync_hid or self.request.id
     result = pipeline.start(connector, sync_hid, trigger)
     if not result.skipped:
-        fetch.delay(sync_hid, 0, None, result.since)
+        fetch.delay(sync_hid=sync_hid, batch_no=0, state=None, since=result.since)
     return {"sync_hid": sync_hid, "skipped": result.skipped, "reason": result.reason}
 
 
 class FetchTask(PipelineTask):
-    def on_dead_letter(self, args: Any, kwargs: Any, error: str) -> None:
-        if pipeline.fetch_failed(args[0], args[1], f"{self.name}: {error}"):
-            notify.delay(args[0])
+    def on_dead_letter(self, ref: TaskRef, error: str) -> None:
+        if ref.sync_hid and ref.batch_no is not None:
+            if pipeline.fetch_failed(ref.sync_hid, ref.batch_no, f"{self.name}: {error}"):
+                notify.delay(sync_hid=ref.sync_hid)
 
 
-@app.task(base=FetchTask, name=names.FETCH, bind=True)
-def fetch(self: PipelineTask, sync_hid: str, batch_no: int, state: dict | None, since: str | None) -> dict:
-    """Pull one vendor page, stage it, start its batch chain and the next page's fetch."""
-    next_state = pipeline.fetch(sync_hid, batch_no, state, since)
+@app.task(base=FetchTask, name=names.FETCH)
+def fetch(sync_hid: str, batch_no: int, state: dict | None, since: str | None) -> dict:
+    """Pull one vendor page, stage it, start its batch chain and the next page's fetch. A vendor job not ready
+    yet: the same batch is fetched again after its wait, and this worker serves other tasks meanwhile."""
+    fetched = pipeline.fetch(sync_hid, batch_no, state, since)
+    if fetched.wait is not None:
+        fetch.apply_async(kwargs={"sync_hid": sync_hid, "batch_no": batch_no, "state": fetched.next,
+                                  "since": since}, countdown=fetched.wait)
+        return {"batch": batch_no, "wait": fetched.wait}
     batch_chain(sync_hid, batch_no).delay()
-    if next_state is not None:
-        fetch.delay(sync_hid, batch_no + 1, next_state, since)
-    return {"batch": batch_no, "last": next_state is None}
+    if fetched.next is not None:
+        fetch.delay(sync_hid=sync_hid, batch_no=batch_no + 1, state=fetched.next, since=since)
+    return {"batch": batch_no, "last": fetched.last}
 
 
 def batch_chain(sync_hid: str, batch_no: int, first: str = "normalize") -> Any:
     """A batch's stages from `first` on (pipeline.BATCH_STAGES), each task after the one before."""
     stages = pipeline.BATCH_STAGES[pipeline.BATCH_STAGES.index(first):]
-    return chain(*(app.tasks[names.SYNC_TASKS + stage].si(sync_hid, batch_no) for stage in stages))
+    return chain(*(app.tasks[names.SYNC_TASKS + stage].si(sync_hid=sync_hid, batch_no=batch_no)
+                   for stage in stages))
 
 
 @app.task(base=BatchTask, name=names.NORMALIZE)
@@ -85,25 +97,21 @@ def archive(sync_hid: str, batch_no: int) -> dict:
     """Append new/updated records to ClickHouse; the last batch triggers notify."""
     counts, finished = pipeline.archive(sync_hid, batch_no)
     if finished:
-        notify.delay(sync_hid)
+        notify.delay(sync_hid=sync_hid)
     return counts
 
 
 @app.task(base=PipelineTask, name=names.NOTIFY)
 def notify(sync_hid: str) -> dict | None:
-    """Close the sync: sync_history, cursor, report, Kafka event, lock; a FAILED sync gets its recovery."""
-    report = pipeline.finish(sync_hid)
-    if report is None:
+    """Close the sync (pipeline.close_sync), then what that sets off: trace, metrics, webhooks, alerts,
+    recovery (pipeline.announce)."""
+    closed = pipeline.close_sync(sync_hid)
+    if closed is None:
         return None
-    if "_event" in report:  # first close with this outcome: count it, tell the subscribers, alert
-        tracing.record_sync(sync_hid, report, pipeline.load(sync_hid).started_at, pipeline.utcnow())
-        metrics.observe_report(report)
-        metrics.observe_archive_lag(sync_hid)
-        fan_out(report["_event"])
-        for severity, message in alerts.evaluate(report):
-            fan_out(recovery.alert(severity, report, message))
-    plan = recovery.act(report)
-    return {"status": report["status"], "sync_id": report["sync_id"], "recovery": plan.action if plan else ""}
+    announced = pipeline.announce(closed)
+    for event in announced.webhook_events:
+        fan_out(event)
+    return announced.summary(closed)
 
 
 @app.task(base=PipelineTask, name=names.RECOVER_DUE)
@@ -111,7 +119,7 @@ def recover_due() -> dict:
     """Beat, every minute: start the recovery syncs whose wait is over."""
     started = 0
     for entry in recovery.due():
-        start_sync.delay(entry["connector"], str(uuid.uuid4()), entry["trigger"])
+        start_sync.delay(connector=entry["connector"], sync_hid=str(uuid.uuid4()), trigger=entry["trigger"])
         started += 1
     return {"started": started}
 
@@ -119,37 +127,29 @@ def recover_due() -> dict:
 @app.task(base=PipelineTask, name=names.RESUME_STALLED)
 def resume_stalled(stall_seconds: float | None = None) -> dict:
     """Beat, every minute: send again the next steps of RUNNING syncs that stopped moving (a lost message)."""
-    from nexus_sync.config import get_settings
-
     stall = get_settings().sync_stall_seconds if stall_seconds is None else stall_seconds
-    resumed = {}
-    for sync_hid in pipeline.stalled(stall):
-        resumed[sync_hid] = resume(sync_hid)
-    return {"resumed": resumed}
+    return {"resumed": {sync_hid: resume(sync_hid) for sync_hid in pipeline.stalled(stall)}}
 
 
 def resume(sync_hid: str) -> list[str]:
     """Send the steps of pipeline.resume_plan; returns what was sent, for the log and the caller."""
     sent = []
     for step in pipeline.resume_plan(sync_hid):
-        kind = step[0]
-        if kind == "batch":
-            n, first = step[1], step[2]
-            batch_chain(sync_hid, n, first).delay()
-            sent.append(f"batch {n} from {first}")
-        elif kind == "fetch":
-            fetch.delay(sync_hid, step[1], step[2], step[3])
-            sent.append(f"fetch {step[1]}")
-        elif kind in ("lost_batch", "lost_fetch"):
-            n, why = step[1], step[2]
-            failed = pipeline.fetch_failed if kind == "lost_fetch" else pipeline.batch_failed
-            ended = failed(sync_hid, n, f"resume: {why}")
-            sent.append(f"batch {n} failed: {why}")
-            if ended:
-                notify.delay(sync_hid)
-        else:
-            notify.delay(sync_hid)
-            sent.append("notify")
+        match step:
+            case pipeline.ResumeBatch(batch_no=n, first=first):
+                batch_chain(sync_hid, n, first).delay()
+                sent.append(f"batch {n} from {first}")
+            case pipeline.ResumeFetch(batch_no=n, state=state, since=since):
+                fetch.delay(sync_hid=sync_hid, batch_no=n, state=state, since=since)
+                sent.append(f"fetch {n}")
+            case pipeline.LostBatch(batch_no=n, why=why) | pipeline.LostFetch(batch_no=n, why=why):
+                failed = pipeline.fetch_failed if isinstance(step, pipeline.LostFetch) else pipeline.batch_failed
+                sent.append(f"batch {n} failed: {why}")
+                if failed(sync_hid, n, f"resume: {why}"):
+                    notify.delay(sync_hid=sync_hid)
+            case pipeline.CloseSync():
+                notify.delay(sync_hid=sync_hid)
+                sent.append("notify")
     pipeline.mark_progress(sync_hid)  # what was sent gets a full stall period to move
     log.warning("resumed stalled sync %s: %s", sync_hid, "; ".join(sent))
     return sent

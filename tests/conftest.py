@@ -81,7 +81,7 @@ def make_connector(stack: dict[str, Any], secrets_file: Path):
     """Register a connector with a fresh name and tenant, pointed at a simulator."""
 
     def make(simulator: Any, vendor: str, **config: Any) -> catalog.ConnectorRow:
-        from nexus_sync.simulator.server import discover
+        from nexus_sync.simulator import discover
         from tests.connectors.test_contract import extra_config
 
         name = f"{vendor}-{uuid.uuid4().hex[:8]}"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.crowdstrike import hooks
-from connectors.declarative import Declaration, OAuth2, OffsetPaging, Pass, Request, TokenPaging, declare
+from connectors.machinery import Declaration, OAuth2, OffsetPaging, Pass, Request, TokenPaging, declare
 from nexus_sync.models import utc_iso
 
 DECLARATION = Declaration(
     type="crowdstrike", title="CrowdStrike Falcon hosts", category="edr", kind="asset", stream="hosts",
-    auth=OAuth2(token_url="{base_url}/oauth2/token"),
+    auth=OAuth2(token_url="{base_url}/oauth2/token", form={"member_cid": "{member_cid}"}),
     # the plain query endpoint stops at ~10k ids; the scroll endpoint has no such cap
     request=Request(path="/devices/queries/devices-scroll/v1", params={"sort": "device_id.asc"},
                     since_params={"filter": "modified_timestamp:>'{since}'"}),
@@ -25,7 +25,7 @@ DECLARATION = Declaration(
     volatile=("last_seen", "agent_local_time"),  # heartbeats: a change there alone is not a change
     error_code="errors.0.code", error_message="errors.0.message",
     rate_limit_per_minute=6000, page_size=1000, max_page_size=hooks.DETAILS_MAX,
-    config_fields={"member_cid": ""},  # MSSP child tenant, sent with the token request
+    config_fields={"member_cid": ""},  # MSSP child tenant, sent with the token request when set
 )
 
 
@@ -52,4 +52,4 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-CONNECTOR = declare(DECLARATION, normalize, hooks=hooks, hook_fields=("member_cid",))
+CONNECTOR = declare(DECLARATION, normalize, hooks=hooks)

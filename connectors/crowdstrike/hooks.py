@@ -4,13 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import Page
+from connectors.machinery import DeclaredConnector
 
 DETAILS_MAX = 5000  # POST /devices/entities/devices/v2 takes up to 5000 ids
 
 
-def fetch_page(conn: Any, state: dict[str, Any] | None, since: str | None) -> Page:
-    if conn.config.member_cid:
-        conn.auth_.extra_form["member_cid"] = conn.config.member_cid
+def fetch_page(conn: DeclaredConnector, state: dict[str, Any] | None, since: str | None) -> Page:
     ids = conn.fetch_declared(state, since)
     if not ids.records:
         return ids

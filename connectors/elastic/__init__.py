@@ -1,11 +1,11 @@
-"""Elastic Security detection alerts: ApiKey header, point in time + search_after (vendor-apis.md §13)."""
+"""Elastic Security detection alerts: ApiKey header, point in time + search_after (vendor-apis.md §13; the PIT
+is opened, closed and released by connectors.machinery.paging.search_after)."""
 from __future__ import annotations
 
 from typing import Any
 
 from connectors import cursors
-from connectors.declarative import Declaration, HeaderAuth, Request, SearchAfterPaging, declare
-from connectors.elastic import hooks
+from connectors.machinery import Declaration, HeaderAuth, Request, SearchAfterPaging, declare
 from nexus_sync.models import severity, utc_iso
 
 # An alert changes in place: Kibana's status update (POST /api/detection_engine/signals/status) rewrites
@@ -70,7 +70,7 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class ElasticAlerts(declare(DECLARATION, normalize, hooks=hooks)):  # type: ignore[misc]
+class ElasticAlerts(declare(DECLARATION, normalize)):  # type: ignore[misc]
     def cursor_value(self, raw: dict[str, Any]) -> str | None:
         """The alert's modification time: the later of its creation and its last workflow status change."""
         src = raw.get("_source") or {}
@@ -82,9 +82,6 @@ class ElasticAlerts(declare(DECLARATION, normalize, hooks=hooks)):  # type: igno
                 except ValueError as exc:
                     raise ValueError(f"_source.{field}: {exc}") from None
         return max(times, key=lambda t: cursors.instant(t, "iso")) if times else None
-
-    def release(self, state: dict[str, Any] | None) -> None:
-        hooks.release(self, state)
 
 
 CONNECTOR = ElasticAlerts

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.declarative import Declaration, HookPaging, OAuth2, declare
 from connectors.entra import hooks
+from connectors.machinery import Declaration, HookPaging, OAuth2, declare
 from nexus_sync.models import utc_iso
 
 DECLARATION = Declaration(

@@ -21,6 +21,7 @@ import requests
 
 from connectors import cursors
 from connectors.base import Page
+from connectors.machinery import DeclaredConnector
 from nexus_sync.errors import VendorDataError
 from nexus_sync.http import error_text, parse_json
 
@@ -44,7 +45,7 @@ class _StartOver(VendorDataError):
         self.code = code
 
 
-def fetch_page(conn: Any, state: dict[str, Any] | None, since: str | None) -> Page:
+def fetch_page(conn: DeclaredConnector, state: dict[str, Any] | None, since: str | None) -> Page:
     state = state or {}
     restarts = int(state.get("restarts", 0))
     if "list" in state:
@@ -59,7 +60,7 @@ def fetch_page(conn: Any, state: dict[str, Any] | None, since: str | None) -> Pa
         return _full_sync(conn, _counted(restarts, exc))  # the delta link itself is dead
 
 
-def _full_sync(conn: Any, restarts: int) -> Page:
+def _full_sync(conn: DeclaredConnector, restarts: int) -> Page:
     latest = _get(conn, conn.url("/v1.0/users/delta") + "?" + urlencode({"$select": SELECT,
                                                                          "$deltatoken": "latest"}))
     link = _link(conn, latest, "@odata.deltaLink")
@@ -69,7 +70,7 @@ def _full_sync(conn: Any, restarts: int) -> Page:
     return Page(page.records, page.next, cursor=cursors.stamp(link, datetime.now(timezone.utc)))
 
 
-def _listing_page(conn: Any, listing: str, url: str | None, restarts: int) -> Page:
+def _listing_page(conn: DeclaredConnector, listing: str, url: str | None, restarts: int) -> Page:
     path, select = LISTINGS[listing]
     first = conn.url(path) + "?" + urlencode({"$select": select, "$top": conn.config.page_size})
     try:
@@ -85,7 +86,7 @@ def _listing_page(conn: Any, listing: str, url: str | None, restarts: int) -> Pa
     return Page(_records(body), {"list": "deleted", "restarts": restarts} if listing == "users" else None)
 
 
-def _delta_page(conn: Any, url: str, restarts: int) -> Page:
+def _delta_page(conn: DeclaredConnector, url: str, restarts: int) -> Page:
     body = _get(conn, url)
     records = [_deleted_user(conn, r) if isinstance(r, dict) and "@removed" in r else r for r in _records(body)]
     nxt = _link(conn, body, "@odata.nextLink")
@@ -97,7 +98,7 @@ def _delta_page(conn: Any, url: str, restarts: int) -> Page:
     return Page(records, None, cursor=cursors.stamp(link, datetime.now(timezone.utc)))
 
 
-def _deleted_user(conn: Any, removed: dict[str, Any]) -> dict[str, Any]:
+def _deleted_user(conn: DeclaredConnector, removed: dict[str, Any]) -> dict[str, Any]:
     """The recycle bin's record of a user a delta round reports removed; the notice itself when Graph has
     none (deleted for good: normalize rejects it, and the report names it)."""
     reason = (removed.get("@removed") or {}).get("reason")
@@ -105,15 +106,15 @@ def _deleted_user(conn: Any, removed: dict[str, Any]) -> dict[str, Any]:
         return removed
     url = conn.url(f"/v1.0/directory/deletedItems/{quote(removed['id'], safe='')}") + "?" + urlencode(
         {"$select": DELETED_SELECT})
-    resp = conn.http.request("GET", url, auth=conn.auth_, errors={404: None})
+    resp = conn.request("GET", url, errors={404: None})
     if resp.status_code == 404:
         return removed
     record = parse_json(resp.content, f"{conn.ctx.name}: deleted user")
     return {k: v for k, v in record.items() if not k.startswith("@odata.")} if isinstance(record, dict) else removed
 
 
-def _get(conn: Any, url: str) -> Any:
-    resp: requests.Response = conn.http.request("GET", url, auth=conn.auth_, errors=_OWN_ERRORS)
+def _get(conn: DeclaredConnector, url: str) -> Any:
+    resp = conn.request("GET", url, errors=_OWN_ERRORS)
     if resp.status_code < 400:
         return parse_json(resp.content, f"{conn.ctx.name}: answer")
     code = _code(resp)
@@ -137,7 +138,7 @@ def _records(body: Any) -> list[dict[str, Any]]:
     return value
 
 
-def _link(conn: Any, body: Any, key: str) -> str | None:
+def _link(conn: DeclaredConnector, body: Any, key: str) -> str | None:
     url = body.get(key) if isinstance(body, dict) else None
     if url is None:
         return None

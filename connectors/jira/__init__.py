@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.declarative import BasicAuth, Declaration, Request, TokenPaging, declare
 from connectors.jira import hooks
+from connectors.machinery import BasicAuth, Declaration, Request, TokenPaging, declare
 from nexus_sync.models import severity, utc_iso
 
 FIELDS = "summary,status,priority,issuetype,project,labels,assignee,created,updated"

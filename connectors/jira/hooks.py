@@ -6,6 +6,7 @@ from typing import Any
 
 from connectors import cursors
 from connectors.base import Page
+from connectors.machinery import DeclaredConnector
 
 # the user's zone lies within UTC-12..+14: starting 12 h early never misses a change; dedup marks the
 # overlap UNCHANGED
@@ -17,5 +18,5 @@ def jql_time(cursor: str) -> str:
     return (cursors.instant(cursor, "iso") - MARGIN).strftime("%Y-%m-%d %H:%M")
 
 
-def fetch_page(conn: Any, state: dict[str, Any] | None, since: str | None) -> Page:
+def fetch_page(conn: DeclaredConnector, state: dict[str, Any] | None, since: str | None) -> Page:
     return conn.fetch_declared(state, jql_time(since) if since else None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.declarative import Declaration, GraphQLPaging, HeaderAuth, Request, declare
+from connectors.machinery import Declaration, GraphQLPaging, HeaderAuth, Request, declare
 from nexus_sync.models import utc_iso
 
 FIELDS = ("id standard_id entity_type name pattern pattern_type valid_from valid_until x_opencti_score confidence "

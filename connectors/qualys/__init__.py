@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.declarative import BasicAuth, Declaration, Request, XmlTruncationPaging, declare
+from connectors.machinery import BasicAuth, Declaration, Request, XmlTruncationPaging, declare
 from connectors.qualys import hooks
 from nexus_sync.models import utc_iso
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import Page, _dig
+from connectors.base import Page
+from connectors.machinery import DeclaredConnector
+from connectors.machinery.xml import as_list
 from connectors.qualys import knowledge_base
 from connectors.qualys.errors import raise_simple_return
-from connectors.xml import as_list
+from nexus_sync.http import dig
 
 RESPONSE = "HOST_LIST_VM_DETECTION_OUTPUT.RESPONSE"
 KEY = "_source_id"  # host ID:QID:PORT:PROTOCOL, added here: UNIQUE_VULN_ID is unconfirmed (§7)
@@ -22,12 +24,12 @@ def detection_key(host_id: Any, det: dict[str, Any]) -> str:
     return f"{key}:{det['INSTANCE']}" if det.get("INSTANCE") else key
 
 
-def fetch_page(conn: Any, state: dict[str, Any] | None, since: str | None) -> Page:
+def fetch_page(conn: DeclaredConnector, state: dict[str, Any] | None, since: str | None) -> Page:
     page = conn.fetch_declared(state, since)
     doc = page.records[0] if page.records else {}
     raise_simple_return(doc)
     records = []
-    for host in as_list(_dig(doc, f"{RESPONSE}.HOST_LIST.HOST", required=False)):
+    for host in as_list(dig(doc, f"{RESPONSE}.HOST_LIST.HOST")):
         dets = as_list((host.get("DETECTION_LIST") or {}).get("DETECTION"))
         head = {k: v for k, v in host.items() if k != "DETECTION_LIST"}
         records += [{**d, "HOST": head, KEY: detection_key(host.get("ID"), d)} for d in dets]

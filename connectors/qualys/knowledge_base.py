@@ -14,12 +14,13 @@ from typing import Any
 import orjson
 import redis
 
-from connectors.base import _dig
+from connectors.machinery import DeclaredConnector
+from connectors.machinery.xml import as_list
 from connectors.qualys.errors import raise_simple_return
-from connectors.xml import as_list
 from nexus_sync import names
 from nexus_sync.config import ConfigError as SettingsError
 from nexus_sync.errors import VendorDataError
+from nexus_sync.http import dig
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def qid_key(value: Any) -> str | None:
     return str(int(text)) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
-def cves_for(conn: Any, qids: set[str]) -> dict[str, list[str]]:
+def cves_for(conn: DeclaredConnector, qids: set[str]) -> dict[str, list[str]]:
     """QID (a qid_key) → its CVEs, in the KnowledgeBase's order ([] for none)."""
     wanted = set(qids)
     found = _cached(conn, wanted)
@@ -53,7 +54,7 @@ def cves_for(conn: Any, qids: set[str]) -> dict[str, list[str]]:
     return found
 
 
-def _fetch(conn: Any, qids: list[str]) -> dict[str, list[str]]:
+def _fetch(conn: DeclaredConnector, qids: list[str]) -> dict[str, list[str]]:
     resp = conn.send({"method": "POST", "url": conn.config.root + PATH,
                       "params": {"action": "list", "ids": ",".join(qids), "details": DETAILS}})
     doc = conn.decode(resp)
@@ -61,7 +62,7 @@ def _fetch(conn: Any, qids: list[str]) -> dict[str, list[str]]:
     if ROOT not in doc:  # never cache "no CVE" from an answer that is not a KnowledgeBase list
         raise VendorDataError(f"qualys: the KnowledgeBase answer is not a {ROOT}")
     out: dict[str, list[str]] = {q: [] for q in qids}  # not listed: names no CVE
-    for vuln in as_list(_dig(doc, f"{ROOT}.RESPONSE.VULN_LIST.VULN", required=False)):
+    for vuln in as_list(dig(doc, f"{ROOT}.RESPONSE.VULN_LIST.VULN")):
         qid = qid_key(vuln.get("QID")) if isinstance(vuln, dict) else None
         if qid in out:
             cves = as_list((vuln.get("CVE_LIST") or {}).get("CVE"))
@@ -74,7 +75,7 @@ def _fetch(conn: Any, qids: list[str]) -> dict[str, list[str]]:
 CACHE_ERRORS = (SettingsError, redis.RedisError)
 
 
-def _prefix(conn: Any) -> str:
+def _prefix(conn: DeclaredConnector) -> str:
     origin = hashlib.sha256(conn.config.root.encode()).hexdigest()[:12]  # another platform, another KB
     return names.vendor_cache_prefix("qualys-kb", conn.ctx.name, origin)
 
@@ -85,7 +86,7 @@ def _redis() -> Any:
     return get_redis()
 
 
-def _cached(conn: Any, qids: set[str]) -> dict[str, list[str]]:
+def _cached(conn: DeclaredConnector, qids: set[str]) -> dict[str, list[str]]:
     if not qids:
         return {}
     order = sorted(qids)
@@ -106,7 +107,7 @@ def _cached(conn: Any, qids: set[str]) -> dict[str, list[str]]:
     return found
 
 
-def _remember(conn: Any, cves: dict[str, list[str]]) -> None:
+def _remember(conn: DeclaredConnector, cves: dict[str, list[str]]) -> None:
     if not cves:
         return
     prefix = _prefix(conn)
@@ -119,6 +120,6 @@ def _remember(conn: Any, cves: dict[str, list[str]]) -> None:
         _unavailable(conn, exc)
 
 
-def _unavailable(conn: Any, exc: Exception) -> None:
+def _unavailable(conn: DeclaredConnector, exc: Exception) -> None:
     log.warning("connector %s: the QID → CVE cache is unavailable (%s); asking the KnowledgeBase instead",
                 conn.ctx.name, type(exc).__name__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.declarative import BasicAuth, Declaration, PagePaging, Request, declare
+from connectors.machinery import BasicAuth, Declaration, PagePaging, Request, declare
 from nexus_sync.models import utc_iso
 
 DECLARATION = Declaration(
@@ -29,7 +29,7 @@ DECLARATION = Declaration(
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     addresses = raw.get("addresses") or []
     fingerprint = raw.get("osFingerprint") or {}
-    scans = sorted(utc_iso(h["date"]) for h in raw.get("history") or [] if h.get("date"))
+    scans = sorted(t for t in (utc_iso(h.get("date")) for h in raw.get("history") or []) if t is not None)
     return {
         "uid": str(raw["id"]),
         "hostname": raw.get("hostName"),

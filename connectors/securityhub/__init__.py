@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.declarative import Declaration, Request, SigV4, TokenPaging, declare
+from connectors.machinery import Declaration, Request, SigV4, TokenPaging, declare
 from nexus_sync.models import utc_iso
 
 DECLARATION = Declaration(

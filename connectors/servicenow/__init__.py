@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.declarative import BasicAuth, Declaration, NextUrlPaging, Request, declare
+from connectors.machinery import BasicAuth, Declaration, NextUrlPaging, Request, declare
 from nexus_sync.models import utc_iso
 
 DECLARATION = Declaration(

@@ -3,14 +3,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.declarative import Declaration, HeaderAuth, HookPaging, declare
-from connectors.splunk import hooks
+from connectors.machinery import Declaration, HeaderAuth, JobPaging, Request, declare
 from nexus_sync.models import severity, utc_iso
 
 DECLARATION = Declaration(
     type="splunk", title="Splunk notable events", category="siem", kind="event", stream="notable",
     auth=HeaderAuth(template="Bearer {token}"),  # a Splunk auth token; sessionKey login answers XML only
-    paging=HookPaging(style="search job + offset/count"),
+    paging=JobPaging(
+        noun="search job",
+        # earliest_time in epoch seconds: the absolute form it always accepts, whatever its time_format
+        create=Request(method="POST", path="/services/search/jobs",
+                       form={"search": "{search}", "output_mode": "json", "exec_mode": "normal"},
+                       since_form={"earliest_time": "{since_epoch}"}),
+        job_id="sid",  # enters our URLs only as one quoted path segment
+        poll=Request(path="/services/search/jobs/{job}", params={"output_mode": "json"}),
+        status="entry.0.content.dispatchState", done=("DONE",), failed=("FAILED",),
+        failure_message="entry.0.content.messages.0.text",  # the first message only: they may quote the data
+        poll_seconds=1, budget_seconds=1800,  # a search past half an hour fails, naming its sid
+        read=Request(path="/services/search/jobs/{job}/results", params={"output_mode": "json"}),
+        total="entry.0.content.resultCount", offset_param="offset", count_param="count"),
+    records="results",
     id_field="event_id",  # see notable_id: the notable's own id, else _bkt + _cd
     cursor_field="_time",
     volatile=("_serial",),  # the result's position in this search's results, not part of the notable
@@ -66,7 +78,7 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class SplunkNotables(declare(DECLARATION, normalize, hooks=hooks, hook_fields=("search",))):  # type: ignore[misc]
+class SplunkNotables(declare(DECLARATION, normalize)):  # type: ignore[misc]
     def source_id(self, raw: dict[str, Any]) -> str:
         return notable_id(raw)
 

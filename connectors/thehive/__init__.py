@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.declarative import Declaration, HeaderAuth, HookPaging, declare
+from connectors.machinery import Declaration, HeaderAuth, HookPaging, declare
 from connectors.thehive import hooks
 from nexus_sync.models import severity, utc_iso
 

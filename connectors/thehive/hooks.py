@@ -4,13 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import Page
+from connectors.machinery import DeclaredConnector
 from nexus_sync.errors import VendorDataError
 
 # never-updated cases carry no _updatedAt: a case is new-or-changed if either time is past the cursor
 _CHANGED_FIELDS = ("_updatedAt", "_createdAt")
 
 
-def fetch_page(conn: Any, state: dict[str, Any] | None, since: str | None) -> Page:
+def fetch_page(conn: DeclaredConnector, state: dict[str, Any] | None, since: str | None) -> Page:
     offset, size = (state or {}).get("offset", 0), conn.config.page_size
     query: list[dict[str, Any]] = [{"_name": "listCase"}]
     if since:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.declarative import Declaration, GraphQLPaging, OAuth2, Request, declare
+from connectors.machinery import Declaration, GraphQLPaging, OAuth2, Request, declare
 from nexus_sync.models import utc_iso
 
 QUERY = """

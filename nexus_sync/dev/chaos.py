@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -15,7 +16,7 @@ from typing import Any, Callable
 
 import requests
 
-from nexus_sync import names
+from nexus_sync import names, runs
 
 ROOT = Path(__file__).resolve().parents[2]
 CURSOR_SQL = {"crowdstrike": "raw_data->>'modified_timestamp'", "okta": "raw_data->>'lastUpdated'"}
@@ -83,10 +84,11 @@ def run(opts: ChaosOptions) -> int:
         opts.say(f"{len(hids)} syncs started; chaos begins")
         chaos = threading.Thread(target=_chaos, args=(opts, state, env, workers), daemon=True)
         chaos.start()
-        resumed = _wait(hids, opts.timeout)
+        requests_sent = _wait(hids, opts.timeout)
         chaos.join(120)
         report = _report(conns, hids, {"faulty": url_a, "broken": url_b}, opts)
-        report["resumed_stalled"] = resumed
+        report["resume_requests_sent"] = requests_sent
+        report["resumed_stalled"] = _resumed(state / "logs")
         _print(report, opts.say)
         if opts.out:
             opts.out.mkdir(parents=True, exist_ok=True)
@@ -107,9 +109,10 @@ def run(opts: ChaosOptions) -> int:
 
 def _connectors(opts: ChaosOptions, state: Path, url_a: str, url_b: str) -> list[dict[str, Any]]:
     from nexus_sync import catalog
-    from nexus_sync.simulator.server import discover
+    from nexus_sync.simulator import discover
 
-    conns, secrets = [], {}
+    conns: list[dict[str, Any]] = []
+    secrets: dict[str, dict[str, str]] = {}
     for vendor in ("crowdstrike", "okta"):
         for i in range(opts.instances):
             conns.append({"name": f"{vendor}-chaos-{i}", "type": vendor, "url": url_a, "broken": False,
@@ -131,14 +134,7 @@ def _connectors(opts: ChaosOptions, state: Path, url_a: str, url_b: str) -> list
 
 
 def _trigger(conns: list[dict[str, Any]]) -> dict[str, str]:
-    from nexus_sync.celery_app import app
-
-    hids = {}
-    for c in conns:
-        hid = str(uuid.uuid4())
-        app.send_task(names.START_SYNC, args=[c["name"], hid, "chaos"], task_id=hid)
-        hids[c["name"]] = hid
-    return hids
+    return {c["name"]: runs.trigger(c["name"], "chaos") for c in conns}
 
 
 def _chaos(opts: ChaosOptions, state: Path, env: dict[str, str], workers: list[Any]) -> None:
@@ -170,33 +166,51 @@ def _chaos(opts: ChaosOptions, state: Path, env: dict[str, str], workers: list[A
 
 
 STALL_SECONDS = 20  # the chaos run's stand-in for beat's resume_stalled (NEXUS_SYNC_STALL_SECONDS, 900 s)
+RESUME_EVERY = 5.0  # how often the run asks for it (beat: once a minute); each request expires before the next
 
 
-def _wait(hids: dict[str, str], timeout: float) -> dict[str, list[str]]:
-    """Until every sync has ended; meanwhile do what beat does in production: resume stalled syncs (a Redis
-    restart can lose a message a worker was popping). Returns what was resumed, for the report."""
+def _wait(hids: dict[str, str], timeout: float) -> int:
+    """Until every sync has ended; meanwhile do what beat does in production: have a worker resume stalled
+    syncs (a Redis restart can lose a message a worker was popping). Returns how many requests were sent."""
+    import kombu.exceptions
+    import redis
     import sqlalchemy as sa
 
-    from nexus_sync import db, pipeline
-    from tasks.sync import resume
+    from nexus_sync.celery_app import app
 
-    ids = [uuid.UUID(h) for h in hids.values()]
-    resumed: dict[str, list[str]] = {}
+    sent, asked = 0, 0.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with db.get_engine().connect() as conn:
-                running = conn.execute(sa.select(sa.func.count()).select_from(db.sync_history).where(
-                    db.sync_history.c.id.in_(ids), db.sync_history.c.status == "RUNNING")).scalar_one()
-                present = conn.execute(sa.select(sa.func.count()).select_from(db.sync_history).where(
-                    db.sync_history.c.id.in_(ids))).scalar_one()
-            if present == len(ids) and running == 0:
-                return resumed
-            for hid in pipeline.stalled(STALL_SECONDS):
-                resumed.setdefault(hid, []).extend(resume(hid))
-        except Exception:  # postgres or redis is being restarted
-            pass
+            if all(runs.status(hid)[0] not in (None, "RUNNING") for hid in hids.values()):
+                return sent
+            if time.monotonic() - asked >= RESUME_EVERY:
+                app.send_task(names.RESUME_STALLED, kwargs={"stall_seconds": STALL_SECONDS}, expires=RESUME_EVERY)
+                sent, asked = sent + 1, time.monotonic()
+        except (sa.exc.DBAPIError, redis.RedisError, kombu.exceptions.OperationalError):
+            pass  # postgres or redis is being restarted (the chaos thread's doing): ask again in a second
         time.sleep(1)
+    return sent
+
+
+_RESUMED_RE = re.compile(r"^resumed stalled sync ([0-9a-f-]{36}): (.*)$")
+
+
+def _resumed(logs: Path) -> dict[str, list[str]]:
+    """What the workers resumed, for the report: tasks.sync.resume logs each stalled sync with the steps it
+    sent (a JSON line: {"event": "resumed stalled sync <id>: <step>; <step>", ...})."""
+    resumed: dict[str, list[str]] = {}
+    for log in sorted(logs.glob("worker*.log")):
+        for line in log.read_bytes().splitlines():
+            if b"resumed stalled sync" not in line:
+                continue
+            try:
+                event = str(json.loads(line).get("event", ""))
+            except ValueError:  # a line that is not JSON (Celery's own output)
+                continue
+            m = _RESUMED_RE.match(event)
+            if m:
+                resumed.setdefault(m.group(1), []).extend(m.group(2).split("; "))
     return resumed
 
 
@@ -217,7 +231,7 @@ def _report(conns: list[dict[str, Any]], hids: dict[str, str], sims: dict[str, s
               "cursor_ahead_of_data": 0, "unreachable": 0}
     engine = db.get_engine()
     with engine.connect() as conn:
-        statuses = dict(conn.execute(sa.select(db.sync_history.c.status, sa.func.count()).where(
+        statuses: dict[str, int] = dict(conn.execute(sa.select(db.sync_history.c.status, sa.func.count()).where(
             db.sync_history.c.id.in_([uuid.UUID(h) for h in hids.values()])).group_by(db.sync_history.c.status)).all())
         for c in conns:
             expected = truth["broken" if c["broken"] else "faulty"][c["type"]]

@@ -105,7 +105,7 @@ class ChdbEngine:
         self.path = str(path)
         Path(self.path).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._session = Session(connection_string(Path(self.path)))
+        self._session: Session | None = Session(connection_string(Path(self.path)))
         functions = self._run("SELECT name FROM system.table_functions", DEFAULT_FORMAT)
         self.guard = SqlGuard(functions.decode().split())
 
@@ -114,6 +114,8 @@ class ChdbEngine:
         return self._session is None
 
     def _run(self, sql: str, fmt: str, params: dict | None = None) -> bytes:
+        if self._session is None:  # callers check it under the lock; this tells mypy
+            raise QueryError("Code: 1002. DB::Exception: server is shutting down")
         try:
             res = self._session.query(sql, fmt, params=params or None)
         except Exception as exc:  # chdb raises ChdbError (a RuntimeError)

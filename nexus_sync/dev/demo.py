@@ -52,9 +52,10 @@ def kafka_events(sync_ids: set[str], timeout: float = 30.0) -> list[dict[str, An
     try:
         while time.monotonic() < deadline and len(found) < len(sync_ids):
             msg = consumer.poll(0.5)
-            if msg is None or msg.error():
+            value = None if msg is None or msg.error() else msg.value()
+            if value is None:
                 continue
-            event = orjson.loads(msg.value())
+            event = orjson.loads(value)
             if event.get("sync_id") in sync_ids:
                 found.append(event)
     finally:

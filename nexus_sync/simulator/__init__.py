@@ -7,9 +7,17 @@ answers) over local HTTP, with deterministic fake data and fault injection.
     ...
     sim.stop()
 
-One module per vendor (crowdstrike.py, okta.py, ...), each registering a VendorSim
-subclass; the server discovers them (see server.py).
+The framework is this package: the request/answer types (messages), the per-minute budget (ratelimit),
+fault knobs (faults), the VendorSim base class (vendor), which vendors exist (registry), SimConfig (config),
+the HTTP plumbing (httpd) and the Simulator with its control plane (server); shared fake-data tools (data)
+and what the Microsoft vendors share (microsoft). Each vendor's simulator lives beside its connector, in
+``connectors/<type>/simulator.py``, registering a VendorSim subclass; :func:`discover` finds them.
 """
-from nexus_sync.simulator.server import SimConfig, Simulator, VendorSim, register, route, serve_forever
+from nexus_sync.simulator.config import SimConfig
+from nexus_sync.simulator.messages import BadRequest, Request, Response, json_response
+from nexus_sync.simulator.registry import discover, missing_simulators, register, vendor_names
+from nexus_sync.simulator.server import Simulator, serve_forever
+from nexus_sync.simulator.vendor import SimHost, VendorSim, route
 
-__all__ = ["SimConfig", "Simulator", "VendorSim", "register", "route", "serve_forever"]
+__all__ = ["BadRequest", "Request", "Response", "SimConfig", "SimHost", "Simulator", "VendorSim", "discover",
+           "json_response", "missing_simulators", "register", "route", "serve_forever", "vendor_names"]

@@ -46,8 +46,9 @@ def test_bench_runs_every_phase_and_writes_results(tmp_path: Path) -> None:
     assert not Path(r["state_dir"]).exists()  # the benchmark removed its own stack
 
 
-def test_profile_summary_attributes_samples_to_stages(tmp_path: Path) -> None:
-    pipeline_py = Path(bench.__file__).with_name("pipeline.py")
+@pytest.mark.parametrize("stages_py", ["nexus_sync/pipeline.py", "nexus_sync/pipeline/normalizing.py"])
+def test_profile_summary_attributes_samples_to_stages(tmp_path: Path, stages_py: str) -> None:
+    pipeline_py = Path(bench.__file__).parents[3] / stages_py  # the stage functions: a module or a package
     raw = tmp_path / "profile.txt"
     raw.write_text(
         f'process 1:"celery worker";trace (celery/app/trace.py:1);normalize ({pipeline_py}:10);'

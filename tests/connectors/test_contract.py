@@ -1,23 +1,32 @@
 """The contract every connector type meets against the simulator (real HTTP, vendor facts):
 empty / one / many with page 2 / 401 / 429, and — through the real pipeline — rows stored and cursor saved.
 
-A vendor joins by having a connector package, a simulator module and tests/connectors/<type>/__init__.py
-(optional there: `config(sim) -> dict` of extra connector config, `expected_ids(truth) -> set[str]`)."""
+A vendor joins by having a connector package, its simulator beside it (connectors/<type>/simulator.py, registering
+a VendorSim named <type>) and tests/connectors/<type>/__init__.py (optional there: `config(sim) -> dict` of extra
+connector config, `expected_ids(truth) -> set[str]`). Every registered connector type is checked: one without a
+simulator fails here, naming the file it needs."""
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 import connectors
 from nexus_sync.errors import AuthError
-from nexus_sync.simulator import SimConfig, Simulator
-from nexus_sync.simulator.server import discover
+from nexus_sync.simulator import SimConfig, Simulator, discover, missing_simulators
 from tests.connectors.util import Sleeps, drain, make
 from tests.pipeline.helpers import cursor_of, raw_rows, run_inline
 
-TYPES = sorted(t for t in connectors.registry() if t in discover())
+TYPES = sorted(connectors.registry())
+
+
+def no_simulator(missing: dict[str, str]) -> list[str]:
+    """What the contract says about connector types without a simulator (type → the file it needs)."""
+    return [f"connector {t!r} has no simulator: add {path} registering a VendorSim named {t!r}"
+            for t, path in sorted(missing.items())]
 
 
 def vendor_test_module(vendor: str) -> Any:
@@ -56,6 +65,9 @@ def simulator(request):
     sims: list[Simulator] = []
 
     def start(vendor: str, size: int) -> Simulator:
+        missing = missing_simulators()
+        if vendor in missing:
+            pytest.fail(no_simulator({vendor: missing[vendor]})[0])
         s = Simulator(SimConfig(seed=99, sizes={vendor: size})).start()
         sims.append(s)
         return s
@@ -63,6 +75,27 @@ def simulator(request):
     yield start
     for s in sims:
         s.stop()
+
+
+def test_every_connector_type_has_a_simulator():
+    assert no_simulator(missing_simulators()) == []
+
+
+def test_a_connector_type_without_a_simulator_fails_naming_its_file(monkeypatch):
+    registered = connectors.registry()
+    monkeypatch.setattr(connectors, "registry", lambda: {**registered, "acme": registered["okta"]})
+    assert missing_simulators() == {"acme": "connectors/acme/simulator.py"}
+    assert no_simulator(missing_simulators()) == [
+        "connector 'acme' has no simulator: add connectors/acme/simulator.py registering a VendorSim named 'acme'"]
+
+
+def test_connectors_never_load_their_simulators():
+    """Production code imports every connector package, never a simulator: the simulator server loads those."""
+    code = ("import sys, connectors; connectors.registry(); "
+            "print(sorted(m for m in sys.modules if m.endswith('.simulator') or m.endswith('.simdata') "
+            "or m.startswith('nexus_sync.simulator')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 @pytest.mark.parametrize("vendor", TYPES)

@@ -108,7 +108,7 @@ def test_text_a_query_would_read_as_syntax_never_passes_the_last_check(text):
 
 
 def test_a_since_layout_needs_a_time_cursor():
-    from connectors.declarative import BrokenDeclaration, Declaration, HeaderAuth, OffsetPaging, Request, declare
+    from connectors.machinery import BrokenDeclaration, Declaration, HeaderAuth, OffsetPaging, Request, declare
 
     decl = Declaration(type="acme", title="Acme", category="edr", kind="asset", auth=HeaderAuth(),
                        request=Request(path="/d", since_params={"after": "{since}"}), paging=OffsetPaging(),

@@ -6,10 +6,9 @@ import pytest
 import responses
 
 import connectors
-from connectors.base import _dig
 from nexus_sync.errors import SyncError, VendorDataError
-from nexus_sync.simulator import SimConfig, Simulator
-from nexus_sync.simulator.server import discover
+from nexus_sync.http import dig
+from nexus_sync.simulator import SimConfig, Simulator, discover
 from tests.connectors.util import drain, make
 
 MARKER = "RAW-BODY-MARKER"
@@ -23,10 +22,10 @@ def _raised(conn) -> SyncError:
 
 def test_dotted_paths_index_lists():
     body = {"errors": [{"code": 403, "message": "denied"}], "0": {"k": "dict key"}}
-    assert _dig(body, "errors.0.message") == "denied" and _dig(body, "0.k") == "dict key"
-    assert _dig(body, "errors.1.message", required=False) is None
+    assert dig(body, "errors.0.message", required=True) == "denied" and dig(body, "0.k", required=True) == "dict key"
+    assert dig(body, "errors.1.message") is None
     with pytest.raises(KeyError):
-        _dig(body, "errors.x")
+        dig(body, "errors.x", required=True)
 
 
 @responses.activate
@@ -47,7 +46,7 @@ def test_crowdstrike_error_list_gives_the_first_code_and_message(tmp_path):
     responses.add(responses.GET, f"{base}/devices/queries/devices-scroll/v1", status=500, json={
         "meta": {"trace_id": MARKER, "echo": "Bearer cs-access-token-123"},
         "errors": [{"code": 500, "message": "internal error\nplease retry"}], "resources": []})
-    from connectors.auth import OAuth2ClientCredentials
+    from connectors.machinery import OAuth2ClientCredentials
 
     OAuth2ClientCredentials._tokens.clear()
     error = str(_raised(make(connectors.get("crowdstrike"), base, {"client_id": "c", "client_secret": "s"},
@@ -84,7 +83,7 @@ def test_every_vendor_error_quotes_its_declared_envelope_not_the_body(vendor, sm
 
 @responses.activate
 def test_graphql_errors_keep_the_first_message_on_one_short_line(tmp_path):
-    from connectors.auth import OAuth2ClientCredentials
+    from connectors.machinery import OAuth2ClientCredentials
 
     OAuth2ClientCredentials._tokens.clear()
     api = "https://api.us17.app.wiz.test"
@@ -115,4 +114,4 @@ def test_a_failed_splunk_job_says_its_first_message_only(tmp_path):
     responses.add(responses.GET, f"{jobs}/1.1", json={"entry": [{"content": {"dispatchState": "FAILED", "messages": [
         {"type": "FATAL", "text": "Error in 'search' command:\nunknown field"}, {"type": "INFO", "text": MARKER}]}}]})
     error = str(_raised(make(connectors.get("splunk"), "https://splunk.test:8089", {"token": "t"}, tmp_path)))
-    assert error == "splunk search job failed: Error in 'search' command: unknown field"
+    assert error == "connector 'splunk-test': search job 1.1 ended FAILED: Error in 'search' command: unknown field"

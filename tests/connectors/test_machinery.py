@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import connectors
-from connectors.declarative import (
+from connectors.machinery import (
     BasicAuth,
     BrokenDeclaration,
     Declaration,
@@ -68,7 +68,7 @@ def test_a_broken_connector_folder_fails_discovery_naming_itself(tmp_path):
     broken.mkdir()
     try:
         (broken / "__init__.py").write_text(textwrap.dedent("""
-            from connectors.declarative import Declaration, HeaderAuth, OffsetPaging, Request, declare
+            from connectors.machinery import Declaration, HeaderAuth, OffsetPaging, Request, declare
             DECLARATION = Declaration(type="zz", title="zz", category="edr", kind="asset",
                                       auth=HeaderAuth(), request=Request(path="/{nope}"),
                                       paging=OffsetPaging(), id_field="id")
@@ -103,7 +103,7 @@ def _make(decl, tmp_path, secrets):
 def test_offset_paging_and_session_login(tmp_path):
     import responses
 
-    from connectors.declarative import SessionLogin
+    from connectors.machinery import SessionLogin
     from tests.connectors.util import drain
 
     decl = _decl(auth=SessionLogin(path="/api/login", form={"user": "{username}", "pass": "{password}"},
@@ -119,3 +119,70 @@ def test_offset_paging_and_session_login(tmp_path):
         assert [r["id"] for r in records] == ["a", "b", "c", "d", "e"] and pages == 3
         assert rsps.calls[0].request.body == "user=u&pass=p"
         assert all(c.request.headers.get("X-Session") == "s-1" for c in rsps.calls[1:])
+
+
+# ---- kinds are plug-ins: registered by `kind`, found without any central list ------------------------------
+def test_a_declaration_may_name_its_kinds_by_dict_and_an_unknown_kind_fails():
+    decl = _decl(auth={"kind": "basic"}, paging={"kind": "offset", "limit_param": "n"})
+    assert isinstance(decl.auth, BasicAuth) and decl.paging.limit_param == "n"
+    with pytest.raises(Exception, match="unknown kind 'carrier_pigeon'"):
+        _decl(paging={"kind": "carrier_pigeon"})
+
+
+def test_a_kind_declared_twice_fails():
+    from typing import Literal
+
+    from connectors.machinery import BrokenDeclaration, PagingSpec
+
+    with pytest.raises(BrokenDeclaration, match="kind 'offset' is declared twice"):
+        class Offset2(PagingSpec):  # noqa: F841 - defining it is the test
+            kind: Literal["offset"] = "offset"
+
+
+def test_new_auth_and_paging_kinds_need_no_central_change(tmp_path):
+    """A per-request HMAC header (Cortex XDR's advanced key) and `Range: items=x-y` paging (QRadar), each a
+    class of its own: declared, checked and run by the machinery as it is."""
+    import hashlib
+    from typing import Any, Literal
+
+    import responses
+
+    from connectors.machinery import Auth, AuthSpec, PagingSpec
+    from tests.connectors.util import drain
+
+    class HmacHeader(Auth):
+        def __init__(self, secrets):
+            self.secrets = secrets
+
+        def apply(self, headers):
+            key = self.secrets.get(("api_key",))["api_key"].get_secret_value()
+            headers["x-xdr-nonce"] = "n1"
+            headers["Authorization"] = hashlib.sha256(f"{key}n1".encode()).hexdigest()
+
+    class HmacAuth(AuthSpec):
+        kind: Literal["test_hmac"] = "test_hmac"
+
+        def runtime(self, secrets, config, http, template):
+            return HmacHeader(secrets)
+
+    class RangePaging(PagingSpec):
+        kind: Literal["test_range"] = "test_range"
+
+        def first(self, req, size):
+            return self.apply(req, {"start": 0}, size)
+
+        def apply(self, req, state, size):
+            return {**req, "headers": {**req["headers"], "Range": f"items={state['start']}-{state['start'] + size - 1}"}}
+
+        def next(self, state, resp, body, records: list[Any], size, vendor_url):
+            start = (state or {}).get("start", 0) + len(records)
+            return {"start": start} if len(records) == size else None
+
+    decl = _decl(auth=HmacAuth(), paging=RangePaging(), page_size=2)
+    with responses.RequestsMock() as rsps:
+        for ids, first in ((["a", "b"], "0-1"), (["c"], "2-3")):
+            rsps.add(responses.GET, "https://acme.test/devices", json=[{"id": i} for i in ids],
+                     match=[responses.matchers.header_matcher({"Range": f"items={first}"})])
+        records, pages = drain(_make(decl, tmp_path, {"api_key": "k"}))
+        assert rsps.calls[0].request.headers["Authorization"] == hashlib.sha256(b"kn1").hexdigest()
+    assert [r["id"] for r in records] == ["a", "b", "c"] and pages == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from connectors.declarative import Declaration, OffsetPaging, Request, SessionLogin, declare
+from connectors.machinery import Declaration, OffsetPaging, Request, SessionLogin, declare
 from nexus_sync.credentials import redact
 from nexus_sync.errors import AuthError, SyncError
 from tests.connectors.local_server import LocalServer

@@ -77,7 +77,7 @@ def test_an_http_next_link_from_an_https_base_is_a_downgrade_and_refused(tmp_pat
 
 def test_entra_odata_next_link_to_another_port_gets_no_bearer_token(servers, tmp_path):
     vendor, attacker = servers
-    from connectors.auth import OAuth2ClientCredentials
+    from connectors.machinery import OAuth2ClientCredentials
 
     OAuth2ClientCredentials._tokens.clear()
     vendor.add("POST", "/token", json.dumps({"access_token": "entra-canary-access-token", "expires_in": 3599}))

@@ -6,11 +6,11 @@ import pytest
 import responses
 
 import connectors
-from connectors.xml import parse
+from connectors.machinery.xml import parse
 from nexus_sync.errors import VendorDataError
 from tests.connectors.util import drain, make
 
-MAX_DEPTH = 100  # connectors.xml.MAX_DEPTH, spelled out: the test must also run against code without it
+MAX_DEPTH = 100  # connectors.machinery.xml.MAX_DEPTH, spelled out: the test must also run against code without it
 
 
 def _nested(depth: int, tag: str = "A") -> bytes:

@@ -25,10 +25,18 @@ def make(cls: Any, base_url: str, secrets: dict[str, str], tmp_path: Any, sleep:
     return cls(ctx)
 
 
-def drain(connector: Any, since: str | None = None) -> tuple[list[dict], int]:
+def drain(connector: Any, since: str | None = None, waits: list[float] | None = None) -> tuple[list[dict], int]:
+    """Every record of a listing and its number of pages. A page that asks to be fetched again later (a vendor
+    job not ready, Page.wait) is fetched again at once with its state, not counted; its wait goes to `waits`."""
     records, state, pages = [], None, 0
     while True:
         page = connector.fetch_page(state, since)
+        if page.wait is not None:
+            assert page.wait > 0 and not page.records and page.next is not None, page
+            if waits is not None:
+                waits.append(page.wait)
+            state = page.next
+            continue
         records += page.records
         pages += 1
         if page.next is None:

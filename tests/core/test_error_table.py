@@ -230,7 +230,7 @@ def test_a_long_throttle_wait_becomes_the_tasks_countdown():
 
 
 def test_throttle_codes_need_the_error_code_path_they_are_read_at():
-    from connectors.declarative import BrokenDeclaration, Declaration, GraphQLPaging, HeaderAuth, Request, declare
+    from connectors.machinery import BrokenDeclaration, Declaration, GraphQLPaging, HeaderAuth, Request, declare
 
     decl = Declaration(type="throttled", title="t", category="siem", kind="event",
                        auth=HeaderAuth(template="Bearer {token}"), request=Request(method="POST", path="/graphql"),

@@ -112,7 +112,7 @@ def elsewhere():
 
 
 class Header:
-    """Auth that sets one header (like connectors.declarative's HeaderAuth at run time)."""
+    """Auth that sets one header (like connectors.machinery's HeaderAuth at run time)."""
 
     def __init__(self, name: str, value: str):
         self.name, self.value = name, value
@@ -137,7 +137,7 @@ def client(vendor: Vendor, **attrs: object) -> HttpClient:
 
 
 def oauth(vendor: Vendor, tmp_path, name: str, token_path: str = "/oauth/token", secret: str = "c-secret-1"):
-    from connectors.auth import OAuth2ClientCredentials
+    from connectors.machinery import OAuth2ClientCredentials
 
     (tmp_path / "creds.yaml").write_text(json.dumps({name: {"client_id": "cid", "client_secret": secret}}))
     (tmp_path / "creds.yaml").chmod(0o600)

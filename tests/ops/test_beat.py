@@ -71,7 +71,7 @@ class PushWatcher:
 
 def test_beat_fires_due_entries_picks_up_changes_and_skips_a_running_connector(sim, secrets_file, ops_worker):
     from nexus_sync import schedule
-    from nexus_sync.pipeline import lock_key
+    from nexus_sync.names import lock_key
     from nexus_sync.redis_client import get_redis
 
     t0 = datetime.now(timezone.utc).replace(microsecond=0)

@@ -11,7 +11,8 @@ from nexus_sync import db, pipeline
 
 
 def run_inline(connector: str, twice: bool = False) -> tuple[str, dict[str, Any]]:
-    """One sync, stage by stage; with twice=True every stage runs a second time right after the first."""
+    """One sync, stage by stage; with twice=True every stage runs a second time right after the first.
+    A vendor job that is not ready (Fetched.wait) is fetched again at once, with its state, for the same batch."""
     hid = str(uuid.uuid4())
     rounds = 2 if twice else 1
     started = None
@@ -21,20 +22,29 @@ def run_inline(connector: str, twice: bool = False) -> tuple[str, dict[str, Any]
     batch, state = 0, None
     while True:
         for _ in range(rounds):
-            nxt = pipeline.fetch(hid, batch, state, started.since)
+            fetched = pipeline.fetch(hid, batch, state, started.since)
+        if fetched.wait is not None:
+            state = fetched.next
+            continue
         for stage in (pipeline.normalize, pipeline.dedup, pipeline.persist):
             for _ in range(rounds):
                 stage(hid, batch)
         for _ in range(rounds):
             pipeline.archive(hid, batch)
-        if nxt is None:
+        if fetched.next is None:
             break
-        batch, state = batch + 1, nxt
+        batch, state = batch + 1, fetched.next
     report = None
     for _ in range(rounds):
-        report = pipeline.finish(hid) or report
+        report = close(hid) or report
     assert report is not None
     return hid, report
+
+
+def close(sync_hid: str) -> dict[str, Any] | None:
+    """pipeline.close_sync's report (None: the sync has batches still to do)."""
+    closed = pipeline.close_sync(sync_hid)
+    return closed.report if closed is not None else None
 
 
 def raw_rows(tenant_id: uuid.UUID) -> list[Any]:

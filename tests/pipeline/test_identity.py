@@ -6,7 +6,7 @@ import copy
 import uuid
 
 from nexus_sync import db, pipeline, staging
-from tests.pipeline.helpers import archive_count, raw_rows
+from tests.pipeline.helpers import archive_count, close, raw_rows
 
 
 def _one_page_sync(conn, edit) -> dict:
@@ -20,7 +20,7 @@ def _one_page_sync(conn, edit) -> dict:
         c.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == uuid.UUID(hid)).values(pages_total=1))
     for stage in (pipeline.normalize, pipeline.dedup, pipeline.persist, pipeline.archive):
         stage(hid, 0)
-    return pipeline.finish(hid)
+    return close(hid)
 
 
 def test_a_repeated_source_id_keeps_the_later_version_and_lands_the_rest(sim, make_connector):

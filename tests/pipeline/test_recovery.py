@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from nexus_sync import breaker, db, pipeline, recovery
 from nexus_sync.config import get_settings
+from tests.pipeline.helpers import close
 
 
 def failed_sync(name: str, trigger: str = "manual") -> dict:
@@ -18,7 +19,7 @@ def failed_sync(name: str, trigger: str = "manual") -> dict:
     if started.skipped:
         return {"skipped": started.reason, "sync_hid": hid}
     assert pipeline.fetch_failed(hid, 0, "TransientError: GET /api/v1/users: 503")
-    return pipeline.finish(hid)
+    return close(hid)
 
 
 def status_of(hid: str) -> tuple[str, dict]:
@@ -43,16 +44,15 @@ def test_breaker_opens_after_consecutive_failures_and_probes_after_cooldown(sim,
     probe, other = str(uuid.uuid4()), str(uuid.uuid4())
     assert not pipeline.start(conn.name, probe, "schedule").skipped  # half-open: one probe
     assert breaker.check(conn.id, other).allowed is False
-    from tests.pipeline.helpers import run_inline  # noqa: F401  (the probe runs for real)
-    batch, state = 0, None
+    batch, state = 0, None  # the probe runs for real
     while True:
-        nxt = pipeline.fetch(probe, batch, state, None)
+        nxt = pipeline.fetch(probe, batch, state, None).next
         for stage in (pipeline.normalize, pipeline.dedup, pipeline.persist, pipeline.archive):
             stage(probe, batch)
         if nxt is None:
             break
         batch, state = batch + 1, nxt
-    assert pipeline.finish(probe)["status"] == "SUCCESS"
+    assert close(probe)["status"] == "SUCCESS"
     assert breaker.state(conn.id) == {}  # closed again
     assert not pipeline.start(conn.name, other).skipped
 
@@ -82,8 +82,8 @@ def test_failed_sync_is_retried_after_5_minutes_then_1_hour_then_dead_lettered(s
     assert recovery.act(third).action == "dead_letter"
     with db.get_engine().connect() as c:
         letters = c.execute(sa.select(db.dead_letters).where(db.dead_letters.c.connector_id == conn.id)).all()
-    assert [(d.task_name, d.args, d.exception_type) for d in letters] == [
-        ("tasks.sync.start_sync", [conn.name], "SyncFailed")]
+    assert [(d.task_name, d.args, d.kwargs, d.exception_type) for d in letters] == [
+        ("tasks.sync.start_sync", [], {"connector": conn.name, "trigger": "dlq-replay"}, "SyncFailed")]
     assert "503" in letters[0].error
     alerts = []
     try:

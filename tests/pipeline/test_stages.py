@@ -7,9 +7,9 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from nexus_sync import db, pipeline, staging
+from nexus_sync import db, names, pipeline, staging
 from nexus_sync.redis_client import get_redis
-from tests.pipeline.helpers import archive_count, cursor_of, raw_rows, run_inline
+from tests.pipeline.helpers import archive_count, close, cursor_of, raw_rows, run_inline
 
 
 def test_first_sync_stores_every_record_and_saves_the_cursor(sim, make_connector):
@@ -65,11 +65,11 @@ def test_every_stage_twice_gives_the_same_rows_and_counts(sim, make_connector):
 def test_cold_dedup_cache_falls_back_to_postgres(sim, make_connector):
     conn = make_connector(sim, "crowdstrike", page_size=1000)
     run_inline(conn.name)
-    get_redis().delete(pipeline.dedup_key(conn.tenant_id, conn.name))
+    get_redis().delete(names.dedup_key(conn.tenant_id, conn.name))
     _, report = run_inline(conn.name)
     assert report["records"]["new"] == 0 and report["records"]["updated"] == 0
     assert report["records"]["unchanged"] == 1200
-    assert get_redis().hlen(pipeline.dedup_key(conn.tenant_id, conn.name)) == 1200  # warmed again
+    assert get_redis().hlen(names.dedup_key(conn.tenant_id, conn.name)) == 1200  # warmed again
 
 
 def test_bad_vendor_record_is_skipped_and_reported(sim, make_connector):
@@ -88,7 +88,7 @@ def test_bad_vendor_record_is_skipped_and_reported(sim, make_connector):
     pipeline.dedup(hid, 0)
     pipeline.persist(hid, 0)
     pipeline.archive(hid, 0)
-    report = pipeline.finish(hid)
+    report = close(hid)
     assert report["status"] == "PARTIAL"
     assert report["records"]["new"] == 198 and report["records"]["invalid"] == 2
     reasons = {i["index"]: i["error"] for i in report["invalid_records"]}
@@ -108,7 +108,7 @@ def test_second_trigger_while_running_is_recorded_as_skipped(sim, make_connector
     assert status == "SKIPPED"
 
 
-def test_finish_publishes_the_spec_event_on_kafka(sim, make_connector, stack):
+def test_close_publishes_the_spec_event_on_kafka(sim, make_connector, stack):
     from confluent_kafka import Consumer
 
     conn = make_connector(sim, "okta")
@@ -158,15 +158,15 @@ def test_batch_stages_pause_the_gc_and_always_resume_it(sim, make_connector):
     hid = str(uuid.uuid4())
     pipeline.start(conn.name, hid, "test")
     seen: list[bool] = []
-    original = pipeline.staging.put_batch
-    pipeline.staging.put_batch = lambda *a, **k: (seen.append(gc.isenabled()), original(*a, **k))[1]
+    original = staging.put_batch
+    staging.put_batch = lambda *a, **k: (seen.append(gc.isenabled()), original(*a, **k))[1]
     try:
         pipeline.fetch(hid, 0, None, None)
         pipeline.normalize(hid, 0)
     finally:
-        pipeline.staging.put_batch = original
+        staging.put_batch = original
     assert seen == [False, False] and gc.isenabled()  # fetch and normalize both stage with it off
     with pytest.raises(Exception, match="gone"):
         pipeline.normalize(hid, 99)  # nothing staged for batch 99
     assert gc.isenabled()
-    pipeline._release(conn.id, hid)
+    pipeline.release_lock(conn.id, hid)

@@ -211,7 +211,7 @@ def test_redirects_to_another_host_are_not_followed_with_credentials(vendor, att
 def test_a_session_login_redirected_to_another_host_sends_no_password(vendor, attacker, canaries, tmp_path):
     """Finding 4, session login: no declared vendor logs in yet, so a declaration of its own, run in-process."""
     from connectors.base import Context, SecretsProvider
-    from connectors.declarative import Declaration, OffsetPaging, Request, SessionLogin, declare
+    from connectors.machinery import Declaration, OffsetPaging, Request, SessionLogin, declare
     from nexus_sync.credentials import CredentialStore
     from tests.conftest import add_secrets
 

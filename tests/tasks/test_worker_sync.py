@@ -75,7 +75,8 @@ def test_no_broker_message_carries_record_payloads(sim, make_connector, worker):
         assert b"sim-okta-token" not in msg
 
 
-def test_failing_task_is_dead_lettered_and_replays(stack, secrets_file, make_connector, worker):
+@pytest.mark.parametrize("stored", ["kwargs", "positional (previous release)"])
+def test_failing_task_is_dead_lettered_and_replays(stack, secrets_file, make_connector, worker, stored):
     from nexus_sync import dlq
     from nexus_sync.simulator import SimConfig, Simulator
 
@@ -88,9 +89,16 @@ def test_failing_task_is_dead_lettered_and_replays(stack, secrets_file, make_con
         entries = dlq.list_entries(connector_id=conn.id)
         assert [e.task_name for e in entries] == ["tasks.sync.fetch"]
         entry = entries[0]
-        assert entry.args[1] == 0 and entry.retries == 3 and "500" in entry.error
+        assert entry.args == [] and entry.kwargs["batch_no"] == 0 and entry.kwargs["sync_hid"] == str(
+            entry.sync_history_id)
+        assert entry.retries == 3 and "500" in entry.error
         assert "TransientError" in entry.exception_type and entry.traceback
         assert raw_rows(conn.tenant_id) == []
+        if stored != "kwargs":  # as the previous release stored it: (sync_hid, batch_no, state, since)
+            k = entry.kwargs
+            with db.get_engine().begin() as c:
+                c.execute(db.dead_letters.update().where(db.dead_letters.c.id == entry.id).values(
+                    args=[k["sync_hid"], k["batch_no"], k["state"], k["since"]], kwargs={}))
 
         s.set_faults("crowdstrike", broken_paths=[])
         dlq.replay(str(entry.id))
@@ -175,7 +183,8 @@ def test_a_sync_whose_messages_were_lost_is_resumed_and_completes(sim, make_conn
     assert hid not in pipeline.stalled(3600)  # it just moved: not stalled yet
     plan = pipeline.resume_plan(hid)
     first = "normalize" if lost.startswith("the next") else "persist"
-    assert plan[0] == ("batch", 0, first) and plan[1][:2] == ("fetch", 1)
+    assert plan[0] == pipeline.ResumeBatch(0, first)
+    assert isinstance(plan[1], pipeline.ResumeFetch) and plan[1].batch_no == 1
     assert hid in pipeline.stalled(0)
     out = resume_stalled(0)
     assert hid in out["resumed"]
@@ -195,8 +204,8 @@ def test_a_stalled_sync_whose_staged_page_is_gone_ends_with_the_gap_reported(sim
     pipeline.start(conn.name, hid, "test")
     pipeline.fetch(hid, 0, None, None)
     staging.drop(hid, 0)  # the staged page expired before anything ran
-    assert pipeline.resume_plan(hid) == [("lost_batch", 0, "its staged data is gone (expired or lost) before it "
-                                                          "was persisted")]
+    assert pipeline.resume_plan(hid) == [pipeline.LostBatch(0, "its staged data is gone (expired or lost) before "
+                                                               "it was persisted")]
     resume(hid)
     report = wait_for(hid, 60, progress=False)
     assert report["status"] == "FAILED" and report["pages_failed"] == 1

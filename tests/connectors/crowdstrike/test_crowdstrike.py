@@ -6,8 +6,8 @@ import time
 import pytest
 import responses
 
-from connectors.auth import OAuth2ClientCredentials
 from connectors.crowdstrike import CONNECTOR as CrowdStrikeHosts
+from connectors.machinery import OAuth2ClientCredentials
 from nexus_sync.errors import AuthError, RateLimited
 from nexus_sync.models import Asset
 from tests.connectors.util import Sleeps, drain, make
@@ -192,3 +192,17 @@ def test_token_expiry_mid_sync_is_refreshed(tmp_path):
         assert len({r["device_id"] for r in records}) == 900
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("member_cid", ["", "child-cid-1"])
+@responses.activate
+def test_member_cid_goes_with_the_token_request_only_when_set(tmp_path, member_cid):
+    from urllib.parse import parse_qs
+
+    _token(responses)
+    _ids(responses, [], 0, 0)
+    _hidden(responses, [], 0)
+    drain(make(CrowdStrikeHosts, BASE, CREDS, tmp_path, member_cid=member_cid))
+    form = parse_qs(responses.calls[0].request.body)
+    assert form.get("member_cid") == ([member_cid] if member_cid else None)
+    assert form["grant_type"] == ["client_credentials"] and form["client_id"] == ["cid"]

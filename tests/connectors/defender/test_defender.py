@@ -6,8 +6,8 @@ from urllib.parse import parse_qs
 import pytest
 import responses
 
-from connectors.auth import OAuth2ClientCredentials
 from connectors.defender import CONNECTOR as DefenderMachines
+from connectors.machinery import OAuth2ClientCredentials
 from nexus_sync.models import Asset
 from tests.connectors.util import Sleeps, drain, make
 

@@ -79,7 +79,7 @@ def _finish_after_failure(hid: str, failed_batch: int) -> dict:
     for batch in range(failed_batch):
         for stage in (pipeline.normalize, pipeline.dedup, pipeline.persist, pipeline.archive):
             stage(hid, batch)
-    return pipeline.finish(hid)
+    return pipeline.close_sync(hid).report
 
 
 def test_no_sync_leaves_a_point_in_time_open(elastic, make_connector):
@@ -91,7 +91,7 @@ def test_no_sync_leaves_a_point_in_time_open(elastic, make_connector):
 
     hid = str(uuid.uuid4())
     pipeline.start(conn.name, hid, "test")
-    state = pipeline.fetch(hid, 0, None, None)
+    state = pipeline.fetch(hid, 0, None, None).next
     assert state is not None and s.stats("elastic")["open_pits"] == 1
     s.set_faults("elastic", broken_paths=["/_search"])
     with pytest.raises(TransientError):

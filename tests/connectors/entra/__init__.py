@@ -1,5 +1,5 @@
 """Entra's token endpoint is on login.microsoftonline.com: the simulator serves it under its prefix."""
-from nexus_sync.simulator._microsoft import TENANT
+from nexus_sync.simulator.microsoft import TENANT
 
 
 def config(sim) -> dict:

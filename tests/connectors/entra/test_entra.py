@@ -8,8 +8,8 @@ import responses
 from responses import matchers
 
 from connectors import cursors
-from connectors.auth import OAuth2ClientCredentials
 from connectors.entra import CONNECTOR as EntraUsers
+from connectors.machinery import OAuth2ClientCredentials
 from nexus_sync.errors import ConfigError, VendorDataError
 from nexus_sync.models import User
 from tests.connectors.util import Sleeps, drain, make
@@ -219,7 +219,7 @@ def test_a_token_cursor_is_a_received_at_time_and_the_vendor_token_checked_as_su
 
 
 def test_a_token_cursor_is_never_a_record_field_or_a_query_value():
-    from connectors.declarative import BrokenDeclaration, Declaration, HeaderAuth, NextUrlPaging, Request, declare
+    from connectors.machinery import BrokenDeclaration, Declaration, HeaderAuth, NextUrlPaging, Request, declare
 
     for extra in ({"cursor_field": "link"}, {"since_format": "%Y"}):
         decl = Declaration(type="acme", title="Acme", category="identity", kind="user", auth=HeaderAuth(),

@@ -13,8 +13,7 @@ KB = "/api/2.0/fo/knowledge_base/vuln/"
 
 @pytest.fixture
 def qualys_sim() -> Iterator[Any]:
-    from nexus_sync.simulator import SimConfig, Simulator
-    from nexus_sync.simulator.server import discover
+    from nexus_sync.simulator import SimConfig, Simulator, discover
 
     s = Simulator(SimConfig(seed=19, sizes={**{v: 0 for v in discover()}, "qualys": 40})).start()
     yield s

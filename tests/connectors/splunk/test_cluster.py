@@ -6,10 +6,10 @@ from collections import Counter
 
 import sqlalchemy as sa
 
+from connectors.splunk.simulator import _splunk_time
 from nexus_sync import db
 from nexus_sync.simulator import SimConfig, Simulator
 from nexus_sync.simulator.data import DATA_EPOCH
-from nexus_sync.simulator.splunk import _splunk_time
 from tests.pipeline.helpers import run_inline
 
 

@@ -77,14 +77,15 @@ def test_job_is_created_polled_until_done_then_paged_by_offset(tmp_path):
     sleeps = Sleeps()
     conn = make(Splunk, BASE, {"token": "t0k"}, tmp_path, sleep=sleeps, page_size=2,
                 search="search index=notable urgency=high")
-    records, pages = drain(conn, since="2024-05-01T00:00:00Z")
+    waits: list[float] = []
+    records, pages = drain(conn, since="2024-05-01T00:00:00Z", waits=waits)
     assert [r["_cd"] for r in records] == ["12:345678", "12:2", "12:3"] and pages == 2
     create = responses.calls[0].request
     form = parse_qs(create.body)
     assert form["search"] == ["search index=notable urgency=high"] and form["output_mode"] == ["json"]
     assert form["earliest_time"] == ["1714521600"]  # epoch seconds: valid whatever the server's time_format
     assert create.headers["Authorization"] == "Bearer t0k"
-    assert len(sleeps) == 2  # two polls said "not yet"
+    assert waits == [1.0, 1.0] and sleeps == []  # two polls said "not yet": fetched again later, never slept
     page2 = responses.calls[-1].request.url
     assert "offset=2" in page2 and "count=2" in page2 and "output_mode=json" in page2
 
@@ -107,3 +108,23 @@ def test_429_retry_after_is_waited_out(tmp_path):
     sleeps = Sleeps()
     records, _ = drain(make(Splunk, BASE, {"token": "t"}, tmp_path, sleep=sleeps))
     assert len(records) == 1 and sleeps == [2.0]
+
+
+@responses.activate
+def test_a_running_job_asks_to_be_fetched_again_with_its_sid_and_never_sleeps(tmp_path):
+    _job(responses, ["RUNNING"], 0)
+    sleeps = Sleeps()
+    page = make(Splunk, BASE, {"token": "t"}, tmp_path, sleep=sleeps).fetch_page(None, None)
+    assert page.records == [] and page.wait == 1.0 and sleeps == []
+    assert page.next == {"job": "1717243200.1", "waited": 1.0}
+
+
+@responses.activate
+def test_a_job_past_its_budget_fails_naming_the_connector_and_the_sid(tmp_path):
+    from connectors.machinery import JobFailed
+
+    _job(responses, ["RUNNING"] * 5, 0)
+    waits: list[float] = []
+    with pytest.raises(JobFailed, match=r"connector 'splunk-test': search job 1717243200.1 not finished after 3s"):
+        drain(make(Splunk, BASE, {"token": "t0k"}, tmp_path, job_budget_seconds=3), waits=waits)
+    assert waits == [1.0, 1.0, 1.0]

@@ -65,9 +65,12 @@ def test_export_polls_until_finished_then_one_page_per_chunk(tmp_path):
             {1: [FINDING], 2: [dict(FINDING, finding_id="f2")]})
     sleeps = Sleeps()
     conn = make(TenableVulns, BASE, CREDS, tmp_path, sleep=sleeps, page_size=50)
-    first = conn.fetch_page(None, None)
+    processing = conn.fetch_page(None, None)  # not finished: fetched again later, the worker never sleeps
+    assert processing.records == [] and processing.wait == 3 and not sleeps
+    assert processing.next == {"job": UUID, "waited": 3.0}
+    first = conn.fetch_page(processing.next, None)
     assert [r["finding_id"] for r in first.records] == [FINDING["finding_id"]]
-    assert first.next == {"uuid": UUID, "chunks": [2]} and len(sleeps) == 1
+    assert first.next == {"job": UUID, "chunks": [2]} and first.wait is None
     second = conn.fetch_page(first.next, None)
     assert [r["finding_id"] for r in second.records] == ["f2"] and second.next is None
     job = responses.calls[0].request
@@ -97,3 +100,16 @@ def test_failed_export_is_an_error(tmp_path):
     _export(responses, [{"status": "ERROR", "chunks_available": []}], {})
     with pytest.raises(VendorDataError, match="ERROR"):
         drain(make(TenableVulns, BASE, CREDS, tmp_path))
+
+
+@responses.activate
+def test_an_export_past_its_budget_fails_naming_the_connector_and_the_export(tmp_path):
+    from connectors.machinery import JobFailed
+
+    _export(responses, [{"status": "PROCESSING", "chunks_available": []}] * 3, {})
+    conn = make(TenableVulns, BASE, CREDS, tmp_path, job_budget_seconds=5)
+    page = conn.fetch_page(None, None)
+    assert page.wait == 3 and page.next == {"job": UUID, "waited": 3.0}
+    with pytest.raises(JobFailed, match=f"connector 'tenable-test': export {UUID} not finished after 3s") as err:
+        conn.fetch_page(page.next, None)
+    assert not err.value.retryable  # this export will not finish sooner for asking again

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 import pytest
 import responses
 
-from connectors.auth import OAuth2ClientCredentials
+from connectors.machinery import OAuth2ClientCredentials
 from connectors.wiz import CONNECTOR as Wiz
 from nexus_sync.errors import RateLimited, VendorDataError
 from nexus_sync.models import Incident

@@ -1,0 +1,100 @@
+"""Fetching: one vendor page per call, staged in Redis for its batch (claim check); a vendor job that is not
+ready yet stages nothing and is fetched again later with its state."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from connectors.base import Connector, Page
+from nexus_sync import db, sanitize, staging
+from nexus_sync.credentials import redact
+from nexus_sync.pipeline.context import Frontier, SyncContext, frontier, gc_paused, load, mark_progress, set_frontier
+from nexus_sync.pipeline.ids import iso, utcnow
+from nexus_sync.pipeline.ledger import batch_failed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What to fetch next. `wait` set: the vendor's job is not ready, fetch this same batch again with `next`
+    after `wait` seconds (nothing was staged). Else `next` is the next batch's state, None after the last page."""
+
+    next: dict[str, Any] | None
+    wait: float | None = None
+
+    @property
+    def last(self) -> bool:
+        return self.next is None and self.wait is None
+
+
+def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str | None) -> Fetched:
+    """Fetch one vendor page and stage it as batch `batch_no`."""
+    ctx = load(sync_hid)
+    connector = ctx.connector.instance()
+    with gc_paused():
+        page = connector.fetch_page(state, since)
+        if page.wait is None:
+            _stage(sync_hid, batch_no, page, connector)
+    if page.wait is not None:  # the same batch again, later: where fetching goes on is this job's state
+        set_frontier(sync_hid, Frontier(batch_no, page.next, since))
+    else:
+        set_frontier(sync_hid, Frontier(None if page.next is None else batch_no + 1, page.next, since))
+    _record_pages(ctx, batch_no, last=page.next is None and page.wait is None)
+    mark_progress(sync_hid, ahead=page.wait or 0.0)  # a waiting job is alive: not stalled before it is due
+    return Fetched(page.next, page.wait)
+
+
+def _stage(sync_hid: str, batch_no: int, page: Page, connector: Connector) -> None:
+    raw: dict[str, Any] = {"records": page.records, "fetched_at": iso(utcnow())}
+    if page.cursor is not None:  # the listing's own cursor (a Graph delta link), saved as this batch's cursor
+        raw["cursor"] = connector.canonical_cursor(page.cursor)
+    blob = orjson.dumps(raw)
+    if sanitize.page_has_nul(blob):
+        raw["nuls_replaced"] = sanitize.replace_nuls(page.records)
+        if raw["nuls_replaced"]:
+            log.warning("sync %s batch %d: %d vendor strings held NUL bytes, replaced by U+FFFD",
+                        sync_hid, batch_no, raw["nuls_replaced"])
+            blob = orjson.dumps(raw)
+    staging.put_batch(sync_hid, batch_no, {"raw": blob})
+
+
+def _record_pages(ctx: SyncContext, batch_no: int, last: bool) -> None:
+    """The last page fixes the sync's page count; any other reopens a sync that ended on a failed page (a
+    replayed fetch): its end is unknown again."""
+    runs = db.sync_runs.c
+    with db.get_engine().begin() as conn:
+        if last:
+            conn.execute(db.sync_runs.update().where(runs.sync_history_id == ctx.sync_hid)
+                         .values(pages_total=batch_no + 1, fetch_error=None))
+            return
+        reopened = conn.execute(db.sync_runs.update().where(
+            runs.sync_history_id == ctx.sync_hid, runs.fetch_error.is_not(None))
+            .values(pages_total=None, fetch_error=None)).rowcount
+        if reopened:
+            conn.execute(db.sync_history.update().where(db.sync_history.c.id == ctx.sync_hid)
+                         .values(status="RUNNING"))
+
+
+def fetch_failed(sync_hid: str, batch_no: int, error: str) -> bool:
+    """Fetching page batch_no failed for good: later pages are unknown, so the sync ends here."""
+    ctx = load(sync_hid)
+    _release_vendor_state(ctx, sync_hid)
+    with db.get_engine().begin() as conn:
+        conn.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == ctx.sync_hid)
+                     .values(pages_total=batch_no + 1, fetch_error=redact(error)[:1000]))
+    return batch_failed(sync_hid, batch_no, f"fetch failed: {error}")
+
+
+def _release_vendor_state(ctx: SyncContext, sync_hid: str) -> None:
+    """Fetching ended for good before the last page: the connector gives back what the vendor holds for the
+    listing (Connector.release). Best effort: the vendor lets it expire anyway."""
+    try:
+        kept = frontier(sync_hid)
+        if kept is not None and kept.state:
+            ctx.connector.instance().release(kept.state)
+    except Exception as exc:  # never let the clean-up hide the failure being recorded
+        log.warning("sync %s: releasing the vendor's listing state failed: %s", sync_hid, type(exc).__name__)

@@ -1,0 +1,107 @@
+"""Normalizing: a staged vendor page → typed, validated records keyed by source id, with their identity and
+content hashes; a bad record is skipped and reported, never fatal. Reads the connector's pure parts only."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, NamedTuple
+
+import orjson
+from pydantic import ValidationError
+
+from connectors.base import Connector
+from nexus_sync import staging
+from nexus_sync.models import DATA_MODELS, content_hash, fast_validator, identity_key
+from nexus_sync.pipeline.context import batch_stage, load
+from nexus_sync.pipeline.ledger import MAX_REPORTED_INVALID, batch_persisted, staged
+
+
+@batch_stage
+def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
+    """Vendor records → validated record data, staged as the batch's "norm" and "rows" parts (ledger)."""
+    if staging.exists(sync_hid, batch_no, "norm") or batch_persisted(sync_hid, batch_no):
+        return {"skipped": 1}
+    ctx = load(sync_hid)
+    raw = staged(sync_hid, batch_no, "raw")
+    page = normalize_page(ctx.vendor, ctx.records, raw["records"])
+    records = list(page.by_sid.values())
+    cursors = [r.cursor for r in records if r.cursor] + ([raw["cursor"]] if raw.get("cursor") else [])
+    staging.put_batch(sync_hid, batch_no, {
+        "rows": b"\n".join(r.line for r in records),
+        "norm": {"v": 3, "kind": page.kind, "sid": list(page.by_sid), "h": [r.identity for r in records],
+                 "c": [r.content for r in records], "max_cursor": max(cursors) if cursors else None,
+                 "invalid_count": len(page.invalid), "invalid": page.invalid[:MAX_REPORTED_INVALID],
+                 "cursor_ignored": page.cursor_ignored[:MAX_REPORTED_INVALID],
+                 "nuls_replaced": raw.get("nuls_replaced", 0), "fetched_at": raw["fetched_at"],
+                 "duplicates_in_batch": len(page.merged), "merged": page.merged[:MAX_REPORTED_INVALID]},
+    })
+    return {"records": len(records), "invalid": len(page.invalid), "merged": len(page.merged)}
+
+
+class Normalized(NamedTuple):
+    identity: str  # the spec's MD5 per kind (cross-source matching)
+    content: str  # the content hash that decides NEW / UPDATED / UNCHANGED
+    cursor: str | None
+    line: bytes  # `data JSON <TAB> raw JSON`
+
+
+@dataclass
+class NormalizedPage:
+    kind: str
+    by_sid: dict[str, Normalized] = field(default_factory=dict)
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+    cursor_ignored: list[dict[str, Any]] = field(default_factory=list)
+    merged: list[dict[str, Any]] = field(default_factory=list)
+
+
+def normalize_page(vendor: type[Connector], records: Connector, raw_records: list[dict[str, Any]]
+                   ) -> NormalizedPage:
+    """A record is keyed by its source id, the vendor's own identity (and the row's key in raw_data): two
+    records of one source id in a page are one record, the later by the vendor's modification time (the
+    cursor field), else the later in the page; the other is counted and named as merged. The identity hash
+    (the spec's MD5 per kind, over the connector type) is stored for cross-source matching only.
+    `records` reads a record's source id and cursor (SyncContext.records)."""
+    kind, type_name = vendor.kind, vendor.type
+    validate, vendor_normalize = _validator(kind), vendor.normalize
+    source_id, cursor_value, dumps = records.source_id, records.cursor_value, orjson.dumps
+    volatile = vendor.volatile_fields
+    page = NormalizedPage(kind)
+    at: dict[str, int] = {}  # source id → index of the record kept
+    for i, rec in enumerate(raw_records):
+        sid = None
+        try:
+            sid = source_id(rec)
+            fields = validate(vendor_normalize(rec))
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            page.invalid.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
+            continue
+        try:
+            cursor = cursor_value(rec)
+        except ValueError as exc:  # the record is good, its cursor is not: it lands, the cursor never moves by it
+            page.cursor_ignored.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
+            cursor = None
+        kept = page.by_sid.get(sid)
+        if kept is not None:
+            newer = not (cursor and kept.cursor and cursor < kept.cursor)
+            dropped = at[sid] if newer else i
+            page.merged.append({"index": dropped, "source_id": sid, "error": "merged: the same source id twice in "
+                                f"one page; kept record {i if newer else at[sid]} (the later by modification time)"})
+            if not newer:
+                continue
+        at[sid] = i
+        page.by_sid[sid] = Normalized(identity_key(kind, type_name, fields), content_hash(fields, rec, volatile),
+                                      cursor, dumps(fields) + b"\t" + dumps(rec))
+    return page
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return fast_validator(DATA_MODELS[kind])
+
+
+def _brief_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())[:300]
+    if isinstance(exc, KeyError):
+        return f"missing required field {exc.args[0]!r}"
+    return f"{type(exc).__name__}: {exc}"[:300]
