@@ -24,10 +24,14 @@ raw_data = sa.Table(
     sa.Column("last_seen", sa.DateTime, nullable=False),
     sa.Column("created_at", sa.DateTime, server_default=now),
     sa.Column("updated_at", sa.DateTime, server_default=now),
+    # set when a complete full sync of its connector did not see the row; cleared when it comes back (0005)
+    sa.Column("missing_since", sa.DateTime),
     sa.UniqueConstraint("tenant_id", "source", "source_id", "type", name="uq_raw_data_identity"),
     sa.Index("ix_raw_data_tenant_type_last_seen", "tenant_id", "type", "last_seen"),
     sa.Index("ix_raw_data_hash", "hash"),
     sa.Index("ix_raw_data_ingested_at", "ingested_at"),
+    sa.Index("ix_raw_data_missing", "tenant_id", "source", "missing_since",
+             postgresql_where=sa.text("missing_since IS NOT NULL")),
 )
 
 sync_history = sa.Table(
@@ -147,6 +151,71 @@ risks = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False, server_default=now),
     sa.Column("updated_at", sa.DateTime, nullable=False, server_default=now),
     sa.UniqueConstraint("tenant_id", "source", "external_id", name="uq_risks_external"),
+)
+
+
+# -- issue 13: what changed, one machine many sources (migration 0005) -------------
+# watched-field changes of UPDATED records, written with the persist, announced as record.changed at close
+record_changes = sa.Table(
+    "record_changes", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("sync_history_id", UUID(as_uuid=True), sa.ForeignKey("sync_history.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("raw_data_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(50), nullable=False),
+    sa.Column("source_id", sa.String(500), nullable=False),
+    sa.Column("changes", JSONB, nullable=False),  # {field: {"before": …, "after": …}}
+    sa.Column("severity", sa.SmallInteger),  # the record's 0-100 score after the change, for subscriber filters
+    sa.Column("created_at", sa.DateTime, nullable=False, server_default=now),
+    sa.UniqueConstraint("sync_history_id", "raw_data_id", name="uq_record_changes_sync_row"),
+)
+
+# one real asset or person; its rows from every source link to it through entity_links
+entities = sa.Table(
+    "entities", metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # asset | user
+    sa.Column("label", sa.String(500), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, server_default=now),
+    sa.Column("updated_at", sa.DateTime, nullable=False, server_default=now),
+    sa.Index("ix_entities_tenant_kind", "tenant_id", "kind"),
+)
+
+# the strong keys an entity is known by (cloud instance id, serial, MAC, hostname+domain, email/UPN)
+entity_keys = sa.Table(
+    "entity_keys", metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("key_type", sa.String(30), primary_key=True),
+    sa.Column("key_value", sa.String(500), primary_key=True),
+    sa.Column("entity_id", UUID(as_uuid=True), sa.ForeignKey("entities.id", ondelete="CASCADE"), nullable=False),
+    sa.Index("ix_entity_keys_entity", "entity_id"),
+)
+
+# a row's entity, the key that matched and how sure the match is (the spec's metadata.confidence)
+entity_links = sa.Table(
+    "entity_links", metadata,
+    sa.Column("raw_data_id", UUID(as_uuid=True), sa.ForeignKey("raw_data.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("entity_id", UUID(as_uuid=True), sa.ForeignKey("entities.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("matched_on", sa.String(30), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("linked_at", sa.DateTime, nullable=False, server_default=now),
+    sa.Index("ix_entity_links_entity", "entity_id"),
+)
+
+# a vulnerability row's finding: the same CVE on the same entity from several scanners is one finding
+finding_links = sa.Table(
+    "finding_links", metadata,
+    sa.Column("raw_data_id", UUID(as_uuid=True), sa.ForeignKey("raw_data.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("entity_id", UUID(as_uuid=True), sa.ForeignKey("entities.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("cve", sa.String(30), nullable=False),
+    sa.Column("linked_at", sa.DateTime, nullable=False, server_default=now),
+    sa.Index("ix_finding_links_finding", "tenant_id", "entity_id", "cve"),
 )
 
 
