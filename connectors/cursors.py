@@ -3,6 +3,9 @@ rendered for a vendor's query language only from that checked form.
 
 Canonical text per declared `cursor_format`:
   iso       UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (nexus_sync.models.utc_iso)
+  iso_ns    UTC `YYYY-MM-DDTHH:MM:SS.fffffffffZ`, always nine fraction digits: a vendor that stamps nanoseconds
+            (Google Cloud Logging) is read again from exactly its own instant, and the fixed width keeps text
+            order time order
   epoch_s   epoch seconds, digits only
   epoch_ms  epoch milliseconds, digits only
   int       a non-negative integer, digits only
@@ -21,13 +24,16 @@ from typing import Any, Literal
 
 from nexus_sync.models import utc_iso
 
-CursorFormat = Literal["iso", "epoch_s", "epoch_ms", "int", "token"]
+CursorFormat = Literal["iso", "iso_ns", "epoch_s", "epoch_ms", "int", "token"]
 
 MAX_TEXT = 64  # longer than any timestamp or 64-bit integer: refused before any parsing
 MS_ABOVE = 1e11  # an epoch above this is milliseconds (1e11 s is the year 5138), as utc_iso reads it
 
 # UTC 'Z' times with up to 6 fractional digits, the form most vendors send: made canonical by string work
 _UTC_Z = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,6}))?Z")
+# RFC 3339 with up to 9 fractional digits and any offset, read without losing a digit (iso_ns)
+_RFC3339_NS = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?"
+                         r"(Z|z|[+-][0-9]{2}:[0-9]{2})")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _EPOCH_TEXT = re.compile(r"[0-9]{9,19}(?:\.[0-9]{1,9})?")  # 9+ digits: not a basic-format ISO date (8)
 # what a rendered cursor may contain: it cannot close Okta's "…" or FQL's '…', start a ServiceNow `^` clause,
@@ -35,7 +41,7 @@ _EPOCH_TEXT = re.compile(r"[0-9]{9,19}(?:\.[0-9]{1,9})?")  # 9+ digits: not a ba
 _QUERY_SAFE = re.compile(r"[0-9A-Za-z :.+-]{1,64}")
 
 _TOKEN = re.compile(r"(\S{1,64}) ([\x21-\x7e]{1,4096})")
-_LABELS = {"iso": "an ISO-8601 time", "epoch_s": "an epoch-seconds time", "epoch_ms": "an epoch-milliseconds time",
+_LABELS = {"iso": "an ISO-8601 time", "iso_ns": "an ISO-8601 time (to the nanosecond)", "epoch_s": "an epoch-seconds time", "epoch_ms": "an epoch-milliseconds time",
            "int": "a non-negative integer", "token": "a received-at time and a vendor token"}
 
 
@@ -65,6 +71,8 @@ def canonical(value: Any, fmt: str) -> str:
                 raise _bad(value, fmt)
             return text
         return utc_iso(instant(value, fmt))  # type: ignore[return-value]
+    if fmt == "iso_ns":
+        return _iso_ns(value)
     if fmt == "int":
         if type(value) is int and value >= 0:
             return str(value)
@@ -75,6 +83,21 @@ def canonical(value: Any, fmt: str) -> str:
         raise ValueError(f"unknown cursor format {fmt!r}")
     seconds = instant(value, fmt).timestamp()
     return str(int(seconds)) if fmt == "epoch_s" else str(int(round(seconds * 1000)))
+
+
+def _iso_ns(value: Any) -> str:
+    """iso_ns canonical text: RFC 3339 text keeps all nine fraction digits; anything else (an epoch, a
+    datetime, another ISO layout) is read as `instant` reads it, to the microsecond."""
+    whole = _RFC3339_NS.fullmatch(value) if type(value) is str and len(value) <= MAX_TEXT else None
+    if whole is None:
+        at = instant(value, "iso_ns")
+        return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond:06d}000Z"
+    seconds, fraction, offset = whole.groups()
+    try:
+        at = datetime.fromisoformat(seconds + ("+00:00" if offset in "Zz" else offset)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise _bad(value, "iso_ns") from None
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + (fraction or "").ljust(9, "0") + "Z"
 
 
 def epoch_seconds(text: str, fmt: str) -> int:

@@ -22,6 +22,7 @@ from nexus_sync.urls import mask
 
 NAMESPACE = uuid.UUID("5b0e4a51-7f0c-4f53-9c7e-6e6578757321")
 INTERVAL_RE = re.compile(r"^(\d+)(m|h|d)$")
+ADAPTIVE_RE = re.compile(r"^adaptive\(\s*(\S+?)\s*\.\.\s*(\S+?)\s*\)$")  # adaptive(15m..24h): nexus_sync/adaptive.py
 _ENV_RE = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
 # NEXUS_ variables that carry credentials: never expanded into config, which is stored in the database
 # a variable named like a credential, whoever set it (NEXUS_SECRET_*, AWS_SECRET_ACCESS_KEY, GITHUB_TOKEN, ...)
@@ -45,8 +46,10 @@ class ConnectorSpec(BaseModel):
     @field_validator("interval")
     @classmethod
     def _interval(cls, v: str) -> str:
+        if adaptive_bounds(v) is not None:  # a bad adaptive(…) raises, saying what is wrong
+            return v
         if not INTERVAL_RE.match(v) and len(v.split()) != 5:
-            raise ValueError("use 15m, 1h, 24h, 1d or a 5-field cron expression")
+            raise ValueError("use 15m, 1h, 24h, 1d, adaptive(15m..24h) or a 5-field cron expression")
         return v
 
 
@@ -219,3 +222,26 @@ def interval_seconds(interval: str) -> int | None:
     if not m:
         return None
     return int(m.group(1)) * {"m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def adaptive_bounds(interval: str) -> tuple[int, int] | None:
+    """`adaptive(LOW..HIGH)` → (LOW, HIGH) in seconds; None for any other interval; ValueError naming what is
+    wrong for an adaptive one that is not well formed (units m, h, d; at least a minute; LOW below HIGH)."""
+    text = interval.strip()
+    if not text.lower().startswith("adaptive"):
+        return None
+    m = ADAPTIVE_RE.match(text)
+    if not m:
+        raise ValueError(f"{interval!r}: write adaptive(LOW..HIGH), e.g. adaptive(15m..24h)")
+    low, high = interval_seconds(m.group(1)), interval_seconds(m.group(2))
+    for bound, seconds in ((m.group(1), low), (m.group(2), high)):
+        if seconds is None:
+            raise ValueError(f"{interval!r}: bound {bound!r} is not an interval: a whole number and m, h or d "
+                             "(15m, 2h, 1d)")
+        if seconds < 60:
+            raise ValueError(f"{interval!r}: bound {bound!r} is shorter than a minute")
+    assert low is not None and high is not None
+    if low >= high:
+        raise ValueError(f"{interval!r}: the lower bound {m.group(1)} must be shorter than the upper bound "
+                         f"{m.group(2)}")
+    return low, high

@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     otlp_endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP traces endpoint")
     metrics_port: int = Field(9808, ge=0, le=65535, description="worker /metrics port on 127.0.0.1; 0 = off")
     alert_topic: str = "connector.sync.alert"
+    changes_topic: str = Field("record.changed", description="Kafka topic of `record.changed` events: a synced "
+                                                             "record's watched fields changed (key: the record id)")
+    lifecycle_topic: str = Field("connector.records.lifecycle",
+                                 description="Kafka topic of records.lifecycle events (records gone missing, back, deleted)")
+    lifecycle_chunk_ids: int = Field(1000, ge=1, description="source ids per records.lifecycle event at most; more "
+                                                            "are sent as parts (part/parts)")
+    missing_retention_days: int = Field(0, ge=0, description="a complete full sync deletes its connector's rows missing "
+                                                            "for longer than this; 0 = never delete")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     credentials_file: Path | None = Field(None, description="YAML/JSON file of connector secrets")
     stage_ttl_seconds: int = Field(24 * 3600, gt=0, description="lifetime of staged batches in Redis")

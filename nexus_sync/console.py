@@ -88,6 +88,10 @@ def print_report(report: dict[str, Any]) -> None:
         lines.append(("  duration", f"{report['duration_ms'] / 1000:.2f}s  ({report.get('records_per_second')} "
                                     f"records/s, {report.get('pages')} pages, success rate "
                                     f"{report.get('success_rate')}%)"))
+    for endpoint, seen in (report.get("completeness") or {}).items():
+        expected = seen.get("expected")
+        lines.append(("  listing", f"{endpoint}: {seen.get('fetched')} fetched"
+                                   + ("" if expected is None else f" of {expected} announced")))
     for e in report.get("errors") or []:
         lines.append(("  error", f"batch {e.get('batch')}: {e.get('error')}"))
     if report.get("reason"):

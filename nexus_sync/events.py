@@ -1,9 +1,9 @@
-"""Kafka events: `connector.sync.complete` in the spec's format (Layer 8)."""
+"""Kafka events: `connector.sync.complete` in the spec's format (Layer 8); the publishing every event uses."""
 from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 
@@ -32,6 +32,13 @@ def producer(bootstrap: str) -> Any:
 def publish(topic: str, key: str, event: dict[str, Any], bootstrap: str | None = None,
             timeout: float = 30.0) -> None:
     """Publish and wait for the broker's ack; TransientError if it does not come."""
+    publish_many(topic, [(key, event)], bootstrap, timeout)
+
+
+def publish_many(topic: str, keyed: Iterable[tuple[str, dict[str, Any]]], bootstrap: str | None = None,
+                 timeout: float = 30.0) -> int:
+    """Publish (key, event) pairs, then wait once for the broker's acks; TransientError if any does not come.
+    Returns how many were published."""
     if bootstrap is None:
         from nexus_sync.config import get_settings
 
@@ -42,11 +49,19 @@ def publish(topic: str, key: str, event: dict[str, Any], bootstrap: str | None =
         if err is not None:
             errors.append(str(err))
 
-    p = producer(bootstrap)
-    p.produce(topic, key=key.encode(), value=orjson.dumps(event), on_delivery=on_delivery)
+    p, sent = producer(bootstrap), 0
+    for key, event in keyed:
+        value = orjson.dumps(event)
+        try:
+            p.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
+        except BufferError:  # the producer's local queue is full: let it drain, then queue this one
+            p.flush(timeout)
+            p.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
+        sent += 1
     remaining = p.flush(timeout)
     if remaining or errors:
-        raise TransientError(f"Kafka publish to {topic} failed: {errors or 'not acknowledged in time'}")
+        raise TransientError(f"Kafka publish to {topic} failed: {errors[:3] or 'not acknowledged in time'}")
+    return sent
 
 
 def sync_complete_event(*, sync_id: str, connector_id: str, tenant_id: str, status: str, new: int,

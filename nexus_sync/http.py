@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 INLINE_WAIT_MAX = 5.0
 INLINE_RATE_LIMIT_TRIES = 5
 MIN_WAIT = 0.5  # `Retry-After: 0` must not become a hot loop
+RESET_DELTA_BELOW = 1e9  # an X-RateLimit-Reset number below this is seconds from now, above it an epoch
 MESSAGE_MAX, CODE_MAX = 160, 64  # a vendor's declared error message / code, in our errors
 
 
@@ -59,10 +60,11 @@ def wait_from_headers(headers: Any, now: float | None = None) -> float | None:
         return max(0.0, float(h["x-ratelimit-retryafter"]) - now)
     if "x-rate-limit-reset" in h:  # Okta: epoch seconds
         return max(0.0, float(h["x-rate-limit-reset"]) - now)
-    if "x-ratelimit-reset" in h:  # ISO timestamp (Jira) or epoch
+    if "x-ratelimit-reset" in h:  # ISO timestamp (Jira), epoch, or seconds until the reset (OneLogin, Datadog)
         value = h["x-ratelimit-reset"].strip()
         if value.replace(".", "", 1).isdigit():
-            return max(0.0, float(value) - now)
+            # an epoch below 1e9 would be before 2001-09: such a number is a count of seconds, not an instant
+            return float(value) if float(value) < RESET_DELTA_BELOW else max(0.0, float(value) - now)
         return max(0.0, datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - now)
     if "x-ratelimit-towait-sec" in h:  # Qualys
         return float(h["x-ratelimit-towait-sec"])
@@ -71,22 +73,24 @@ def wait_from_headers(headers: Any, now: float | None = None) -> float | None:
 
 @dataclass(frozen=True)
 class BodyThrottle:
-    """A rate limit the vendor answers inside a 2xx body (a GraphQL `errors[]` entry): the code at `code_path`
-    is one of `codes`, and the wait it names is the number at `wait_path`, `unit` seconds each (0.001 = ms).
+    """A rate limit the vendor answers inside a body: a 2xx one (a GraphQL `errors[]` entry) or an error whose
+    status alone does not say so (Salesforce's 403 REQUEST_LIMIT_EXCEEDED): the code at `code_path` is one of
+    `codes`, and the wait it names is the number at `wait_path`, `unit` seconds each (0.001 = ms).
     Waited out like a 429's Retry-After (DESIGN §3: never drop the page)."""
 
     code_path: str
     codes: tuple[str, ...]
     wait_path: str | None = None
     unit: float = 1.0
+    decode: Callable[[bytes], Any] | None = None  # the vendor's answers when not JSON (AWS IAM's XML errors)
 
     def match(self, content: bytes) -> tuple[bool, float | None]:
         """(throttled, the wait in seconds it names, None if none readable)."""
         if not any(code.encode() in content for code in self.codes):  # the cheap test: most answers are data
             return False, None
         try:
-            body = orjson.loads(content)
-        except orjson.JSONDecodeError:
+            body = self.decode(content) if self.decode else orjson.loads(content)
+        except (ValueError, VendorDataError):  # not the vendor's format: no throttle said in it
             return False, None
         if dig(body, self.code_path) not in self.codes:
             return False, None
@@ -123,6 +127,10 @@ class HttpClient:
         self.origin: str | None = None  # scheme://host:port every request must stay on (origin_of(base_url))
         self.error_paths: tuple[str | None, str | None] | None = None  # default of request(error_paths=)
         self.throttle: BodyThrottle | None = None  # the vendor's rate limit inside a 2xx body, if it has one
+        # the vendor's "credentials refused" codes where its status does not say so (AWS JSON services: 400
+        # UnrecognizedClientException): matched like a throttle's codes, answered like a 401 (refresh once)
+        self.auth_codes: BodyThrottle | None = None
+        self.error_decode: Callable[[bytes], Any] | None = None  # error bodies that are not JSON (XML), if any
         self.bucket: Any = None  # nexus_sync.ratelimit.TokenBucket shared by every worker of the connector
         self.endpoint_buckets: list[tuple[str, Any]] = []  # (path prefix, bucket) where a vendor limits per endpoint
 
@@ -155,12 +163,18 @@ class HttpClient:
                 remember_credential_headers(base_headers, headers)
             resp = exchange(self.session, method, url, self.limits(), headers=headers, **kwargs)
             rule = rule_for_status(resp.status_code, overrides)
+            if rule is not None and rule.action is Action.FAIL and self.auth_codes and \
+                    self.auth_codes.match(resp.content)[0]:
+                rule = Rule(Action.REFRESH, "auth")
             in_body, body_wait = False, None
-            if rule is None:  # a success, unless the vendor says "slow down" inside it (GraphQL errors[])
+            if rule is None or rule.action is not Action.WAIT:
+                # a success or an error, unless its body is the vendor's declared "slow down" (GraphQL errors[]
+                # on a 200, Salesforce's REQUEST_LIMIT_EXCEEDED on a 403)
                 in_body, body_wait = self.throttle.match(resp.content) if self.throttle else (False, None)
-                if not in_body:
+                if in_body:
+                    rule = Rule(Action.WAIT, "rate_limited")
+                elif rule is None:
                     return resp
-                rule = Rule(Action.WAIT, "rate_limited")
             if rule.action is Action.WAIT:
                 wait = body_wait if body_wait is not None else wait_from_headers(resp.headers)
                 wait = max(MIN_WAIT, 2.0 ** limited if wait is None else wait)
@@ -193,7 +207,7 @@ class HttpClient:
 
     def _error(self, rule: Rule, method: str, url: str, resp: requests.Response,
                error_paths: tuple[str | None, str | None] | None) -> Exception:
-        what = f"{method} {path_of(url)}: {error_text(resp, error_paths)}"
+        what = f"{method} {path_of(url)}: {error_text(resp, error_paths, self.error_decode)}"
         if resp.status_code == 404:
             return ConfigError(f"{what} (check base_url)")
         return rule.error(what)
@@ -236,9 +250,11 @@ def _lenient_json(content: bytes) -> Any:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
-def error_text(resp: requests.Response, error_paths: tuple[str | None, str | None] | None = None) -> str:
+def error_text(resp: requests.Response, error_paths: tuple[str | None, str | None] | None = None,
+               decode: Callable[[bytes], Any] | None = None) -> str:
     """'<status> <standard phrase> [<vendor code>]: <vendor message>' — code and message only from the declared
-    JSON paths, single-line, redacted, bounded. The vendor's own reason phrase is not used either."""
+    paths of the JSON body (or of what `decode` makes of a non-JSON one: AWS IAM's XML), single-line, redacted,
+    bounded. The vendor's own reason phrase is not used either."""
     status = resp.status_code
     try:
         text = f"{status} {HTTPStatus(status).phrase}"
@@ -250,7 +266,12 @@ def error_text(resp: requests.Response, error_paths: tuple[str | None, str | Non
     try:
         body = orjson.loads(resp.content)
     except orjson.JSONDecodeError:
-        return text
+        try:
+            body = decode(resp.content) if decode else None
+        except (ValueError, VendorDataError):  # neither JSON nor the vendor's own format: the status says it
+            body = None
+        if body is None:
+            return text
     code, message = _clean(dig(body, code_path), CODE_MAX), _clean(dig(body, message_path), MESSAGE_MAX)
     return text + (f" [{code}]" if code else "") + (f": {message}" if message else "")
 
@@ -323,11 +344,14 @@ def _pair_forms(b64: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- credential calls (finding 4)
-def post_credentials(client: "HttpClient | requests.Session | None", url: str, *, data: dict[str, str],
+def post_credentials(client: "HttpClient | requests.Session | None", url: str, *, data: dict[str, str] | None,
                      timeout: float | None = None, what: str = "token request", connector: str | None = None,
-                     error_paths: tuple[str | None, str | None] = ("error", None)) -> requests.Response:
+                     error_paths: tuple[str | None, str | None] = ("error", None),
+                     headers: dict[str, str] | None = None, json_body: Any = None) -> requests.Response:
     """POST credentials (an OAuth token grant, a session login) and return the 2xx answer, body read within
-    the client's bounds. No redirect is followed: a 3xx is an AuthError naming where it pointed. The URL is
+    the client's bounds. `data` is a form body, `json_body` a JSON one; `headers` may carry the credentials
+    (HTTP Basic client authentication: the caller registers them with the redactor). No redirect is
+    followed: a 3xx is an AuthError naming where it pointed. The URL is
     configured, not vendor-supplied, so it may be off the connector's origin (Entra's token host).
     Errors: status, standard phrase and the code at error_paths (RFC 6749's `error` by default) only."""
     if isinstance(client, HttpClient):
@@ -341,7 +365,8 @@ def post_credentials(client: "HttpClient | requests.Session | None", url: str, *
     limits.label = connector or limits.label
     where = f"{f'connector {limits.label!r}: ' if limits.label != '?' else ''}{what} to {path_of(url)}"
     try:
-        resp = exchange(session, "POST", url, limits, headers={}, follow=False, data=data)
+        body: dict[str, Any] = {"data": data} if json_body is None else {"json": json_body}
+        resp = exchange(session, "POST", url, limits, headers=dict(headers or {}), follow=False, **body)
     finally:
         if client is None:
             session.close()

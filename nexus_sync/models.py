@@ -10,10 +10,12 @@ from datetime import datetime, timezone
 from typing import Any, Callable, ClassVar, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from nexus_sync.severity import LABELS, rate
 
 Kind = Literal["asset", "event", "vulnerability", "user", "incident"]
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+SEVERITIES = LABELS
 EVENT_WINDOW_SECONDS = 300  # the spec: the same event within 5 minutes is one event
 
 
@@ -157,7 +159,9 @@ _ip_list = _canonical_set(device_ip)
 _mac_list = _canonical_set(device_mac)
 
 
-def _email(value: str) -> str:
+def _email(value: str | None) -> str | None:
+    if value is None:  # a directory without mail addresses (AWS IAM): the user is known by its uid
+        return None
     value = value.strip().lower()
     if "@" not in value:
         raise ValueError(f"not an email address: {value!r}")
@@ -166,11 +170,23 @@ def _email(value: str) -> str:
 
 class _Data(BaseModel):
     """A kind's record data. BEFORE normalizers see the vendor value, AFTER ones the type-checked value; both
-    the pydantic validators below and the fast path (fast_validator) run them from these tables."""
+    the pydantic validators below and the fast path (fast_validator) run them from these tables.
+    Every kind carries the common severity scale (nexus_sync.severity): `severity_score` 0-100 — a vendor's
+    own risk score if its normalizer gives one, else derived — and its band, `severity_label` (always derived).
+    WATCHED: the fields whose change makes an UPDATED record a `record.changed` event (pipeline/changes.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     BEFORE: ClassVar[dict[str, Callable[[Any], Any]]] = {}
     AFTER: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    WATCHED: ClassVar[tuple[str, ...]] = ()
+
+    severity_score: int | None = Field(None, ge=0, le=100)
+    severity_label: str | None = None
+
+    @model_validator(mode="after")
+    def _rated(self) -> "_Data":
+        rate(self.__dict__)  # derived fields of a frozen model: set once, here (fast_validator does the same)
+        return self
 
     @field_validator("*", mode="before")
     @classmethod
@@ -195,6 +211,8 @@ class Asset(_Data):
     os_version: str | None = None
     type: str | None = None
     ips: list[str] = Field(default_factory=list)
+    # public ips → their location, {"country": ISO 3166-1 alpha-2}: set at normalize from IP_FIELDS (nexus_sync.geo)
+    geo: dict[str, dict[str, str]] = Field(default_factory=dict)
     macs: list[str] = Field(default_factory=list)
     state: str | None = None
     domain: str | None = None
@@ -208,14 +226,16 @@ class Asset(_Data):
     modified_time: str | None = None
 
     BEFORE = {"ips": _list_of_values, "macs": _list_of_values}
+    IP_FIELDS: ClassVar[tuple[str, ...]] = ("ips",)  # the addresses nexus_sync.geo locates into `geo`
     AFTER = {"hostname": canonical_hostname, "ips": _ip_list, "macs": _mac_list}
+    WATCHED = ("state", "os_name", "os_version")  # state: the vendor's status, containment included (CrowdStrike)
 
 
 class User(_Data):
     """OCSF User (User Inventory Info 5003)."""
 
     uid: str
-    email: str
+    email: str | None = None
     username: str | None = None
     full_name: str | None = None
     status: str | None = None
@@ -226,6 +246,7 @@ class User(_Data):
     groups: list[str] = Field(default_factory=list)
 
     AFTER = {"email": _email}
+    WATCHED = ("status", "groups")  # groups: where a user's admin roles show (no vendor gives roles apart)
 
 
 class Vulnerability(_Data):
@@ -242,6 +263,7 @@ class Vulnerability(_Data):
     last_seen_time: str | None = None
 
     BEFORE = {"severity": SEVERITY}
+    WATCHED = ("severity", "status")
 
 
 class SecurityEvent(_Data):
@@ -270,6 +292,7 @@ class Incident(_Data):
     tags: list[str] = Field(default_factory=list)
 
     BEFORE = {"severity": SEVERITY}
+    WATCHED = ("status", "severity")
 
 
 DATA_MODELS: dict[str, type[_Data]] = {
@@ -285,10 +308,12 @@ def fast_validator(model: type[_Data]) -> Callable[[dict[str, Any]], dict[str, A
     the declared type passes (an int for a float is widened, as pydantic does) and goes through the model's
     BEFORE/AFTER normalizers; a missing field takes its default (normalizers do not run on defaults, as in
     pydantic). Anything else — a coercion, a missing required or an unknown field, a normalizer's error —
-    goes to pydantic itself, so every result and every error is pydantic's.
+    goes to pydantic itself, so every result and every error is pydantic's. Both paths end with the derived
+    severity (nexus_sync.severity.rate, the models' after-validator).
     tests/core/test_models.py and the connector contract tests hold the two paths equal.
     """
-    env: dict[str, Any] = {"names": frozenset(model.model_fields), "slow": model.model_validate, "_Slow": _Slow}
+    env: dict[str, Any] = {"names": frozenset(model.model_fields), "slow": model.model_validate, "_Slow": _Slow,
+                           "rate": rate}
     body: list[str] = []
     out: list[str] = []
     for i, (name, field) in enumerate(model.model_fields.items()):
@@ -317,7 +342,9 @@ def fast_validator(model: type[_Data]) -> Callable[[dict[str, Any]], dict[str, A
         *(f"        {line}" for line in body),
         "    except (KeyError, _Slow, ValueError, TypeError):",
         "        return slow(d).__dict__",
-        f"    return {{{', '.join(out)}}}",
+        f"    out = {{{', '.join(out)}}}",
+        "    rate(out)",
+        "    return out",
     ])
     exec(compile(source, f"<fast_validator {model.__name__}>", "exec"), env)
     return env["validate"]
@@ -361,7 +388,7 @@ def identity_key(kind: str, source: str, data: dict[str, Any]) -> str:
     if kind == "asset":
         parts = (kind, source, data["uid"])
     elif kind == "user":
-        parts = (kind, source, data["email"])
+        parts = (kind, source, data["email"] or data["uid"])  # the spec's email; the uid where there is none
     elif kind == "vulnerability":
         parts = (kind, source, data["cve"], data["asset_uid"])
     elif kind == "event":

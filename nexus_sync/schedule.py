@@ -10,6 +10,9 @@ minute as the beat task `tasks.schedule.reconcile` (NEXUS_SCHEDULE_RECONCILE_SEC
   interval thus fire at different, stable moments (a 15m connector with offset 7m33s runs at :07:33, :22:33,
   :37:33, :52:33), across restarts and on every machine. Stored as a RedBeat `rrule` (MINUTELY, interval,
   dtstart on the grid); a trigger not picked up within one interval expires (the next one replaces it).
+* **adaptive(LOW..HIGH)**: an interval as above whose length moves between the bounds with how much of the
+  connector's data its recent syncs changed (nexus_sync.adaptive: the rule); each reconcile applies it, so
+  beat follows within a minute of a sync, and `schedule show` says why.
 * **cron** (5 fields, UTC: minute hour day-of-month month day-of-week): fires exactly as written, no offset.
 * **priority** HIGH / NORMAL / LOW → Celery message priority 0 / 3 / 6. On Redis, kombu keeps one list per
   priority step (`sync`, `sync\\x06\\x163`, `sync\\x06\\x166`, …) and a worker always pops the lowest number
@@ -61,6 +64,7 @@ class Plan:
     offset: int | None = None  # seconds after each epoch-aligned interval start
     cron: str | None = None
     error: str | None = None  # an interval beat cannot run (the connector gets no entry)
+    adaptive: str | None = None  # an adaptive interval: its current step and why (adaptive.Decision.text)
 
     @property
     def entry_name(self) -> str:
@@ -80,14 +84,25 @@ def offset_for(connector_id: uuid.UUID | str, every: int) -> int:
     return int.from_bytes(digest[:8], "big") % every
 
 
-def plan_for(row: Any) -> Plan:
-    """row: a catalog.ConnectorRow (name, id, interval, priority, enabled)."""
-    from nexus_sync.catalog import interval_seconds
+def plan_for(row: Any, entry: Any = None, recent: Any = None) -> Plan:
+    """row: a catalog.ConnectorRow (name, id, interval, priority, enabled). For an adaptive interval, `entry`
+    is the connector's RedBeat entry (the step it runs at now) and `recent` its adaptive.Recent."""
+    from nexus_sync import adaptive
+    from nexus_sync.catalog import adaptive_bounds, interval_seconds
 
     base = dict(connector=row.name, connector_id=row.id, interval=row.interval, priority=row.priority,
                 enabled=row.enabled)
     if row.priority not in PRIORITIES:
         return Plan(**base, error=f"unknown priority {row.priority!r}")
+    try:
+        bounds = adaptive_bounds(row.interval)
+    except ValueError as exc:  # written to the table some other way than `connectors apply`
+        return Plan(**base, error=str(exc))
+    if bounds is not None:
+        running = _fingerprint_of(entry.schedule) if entry is not None else None
+        decision = adaptive.decide(*bounds, running[1] if running and running[0] == "every" else None,
+                                   recent or adaptive.Recent())
+        return Plan(**base, every=decision.every, offset=offset_for(row.id, decision.every), adaptive=decision.text)
     every = interval_seconds(row.interval)
     if every is not None:
         if every < 60:
@@ -264,7 +279,7 @@ def reconcile(names: Collection[str] | None = None, now: datetime | None = None,
     run times, new priority. Disabled or deleted connector: entry removed. Idempotent; concurrent callers
     take turns (a Redis lock).
     """
-    from nexus_sync import catalog
+    from nexus_sync import adaptive, catalog
 
     app = _app()
     now = now or datetime.now(timezone.utc)
@@ -273,12 +288,13 @@ def reconcile(names: Collection[str] | None = None, now: datetime | None = None,
         wanted = set(names)
         rows = [r for r in rows if r.name in wanted]
     result = ReconcileResult()
+    recent = adaptive.recent_changes(rows)  # no query unless some interval is adaptive
     with _redis(app).lock(RECONCILE_LOCK, timeout=60, blocking_timeout=30):
         keep: set[str] = set()
         for row in rows:
-            plan = plan_for(row)
+            current = load_entry(app, ENTRY_PREFIX + row.name)
+            plan = plan_for(row, current, recent.get(row.id))
             key = key_of(app, plan.entry_name)
-            current = load_entry(app, plan.entry_name)
             if not plan.scheduled:
                 if plan.error:
                     result.errors[plan.connector] = plan.error
@@ -321,33 +337,39 @@ class Row:
     enabled: bool
     next_run: datetime | None
     last_run: datetime | None
-    state: str  # scheduled | disabled | not reconciled | error: … | stale entry
+    state: str  # scheduled | disabled | not reconciled | error: … | stale entry; an adaptive one says why
+    adaptive: str | None = None  # an adaptive interval's current step and why (adaptive.Decision.text)
 
 
 def show(now: datetime | None = None, rows: Iterable[Any] | None = None) -> list[Row]:
     """Each connector's schedule as beat sees it (its RedBeat entry), next to what the table says."""
-    from nexus_sync import catalog
+    from nexus_sync import adaptive, catalog
 
     app = _app()
     now = now or datetime.now(timezone.utc)
     out = []
-    for row in (list(rows) if rows is not None else catalog.list_all()):
-        plan = plan_for(row)
-        entry = load_entry(app, plan.entry_name)
+    rows = list(rows) if rows is not None else catalog.list_all()
+    recent = adaptive.recent_changes(rows)
+    for row in rows:
+        entry = load_entry(app, ENTRY_PREFIX + row.name)
+        plan = plan_for(row, entry, recent.get(row.id))
         nxt = next_run(entry, now) if entry is not None else None
         if plan.error:
             state = f"error: {plan.error}"
         elif not plan.enabled:
-            state = "disabled" if entry is None else "stale entry (run `nexus-sync schedule sync`)"
+            state = "disabled" if entry is None else "stale entry (run `nexus-sync schedule reconcile`)"
         elif entry is None:
-            state = "not reconciled (run `nexus-sync schedule sync`)"
+            state = "not reconciled (run `nexus-sync schedule reconcile`)"
+        elif plan.adaptive and (entry.options or {}).get("priority") == PRIORITIES[plan.priority]:
+            moves = _fingerprint_of(entry.schedule) != plan.fingerprint()
+            state = ("moves at the next reconcile, " if moves else "scheduled, ") + plan.adaptive
         elif _fingerprint_of(entry.schedule) != plan.fingerprint() or \
                 (entry.options or {}).get("priority") != PRIORITIES[plan.priority]:
-            state = "stale entry (run `nexus-sync schedule sync`)"
+            state = "stale entry (run `nexus-sync schedule reconcile`)"
         else:
             state = "scheduled"
         out.append(Row(plan.connector, plan.interval, plan.offset, plan.priority, plan.enabled, nxt,
-                       entry.last_run_at if entry is not None else None, state))
+                       entry.last_run_at if entry is not None else None, state, plan.adaptive))
     return out
 
 

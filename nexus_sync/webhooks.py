@@ -6,6 +6,15 @@ Subscribers live in NEXUS_WEBHOOKS_FILE (YAML):
         url: https://dash.example/hooks/nexus   # https; http:// only to loopback or with allow_insecure_http
         events: [connector.sync.complete, connector.sync.alert]
         format: json               # or slack: {"text": ...} for a Slack-compatible incoming webhook
+      - name: soc
+        url: https://soc.example/hooks/changes
+        events: [record.changed]   # a synced record's watched fields changed (one event per record)
+        kinds: [user, asset]       # optional filters of record.changed: only these kinds,
+        fields: [status, state]    #   only when one of these fields changed,
+        min_severity: 70           #   only records scoring at least this (0-100, nexus_sync.severity)
+record.changed goes only to a subscriber that lists it in `events` (the default list leaves it out, so an
+existing subscriber is never flooded with per-record events); the filters narrow it further and are refused
+on a subscriber that does not list it.
 Headers: X-Nexus-Event, X-Nexus-Timestamp (unix seconds), X-Nexus-Delivery (a UUID, the same on every retry
 of one delivery), X-Nexus-Signature: sha256=HMAC(secret, "<timestamp>.<delivery id>.<body>").
 A receiver checks the signature and the timestamp (`verify`) and remembers the delivery ids it accepted
@@ -30,11 +39,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
 from nexus_sync.errors import ConfigError, TransientError
+from nexus_sync.models import DATA_MODELS
 from nexus_sync.urls import require_https
 
 TOLERANCE = 300  # seconds a signed delivery stays acceptable
 _NAMESPACE = uuid.UUID("0c7e4a6e-1d2b-4f39-9a51-5e8d3b9f2a10")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+RECORD_CHANGED = "record.changed"
 
 
 class Subscriber(BaseModel):
@@ -45,11 +56,39 @@ class Subscriber(BaseModel):
     events: list[str] = ["connector.sync.complete", "connector.sync.alert"]
     format: Literal["json", "slack"] = "json"
     allow_insecure_http: bool = Field(False, description="allow http:// to a host that is not loopback")
+    kinds: list[str] | None = Field(None, description="record.changed: only records of these kinds")
+    fields: list[str] | None = Field(None, description="record.changed: only when one of these fields changed")
+    min_severity: int = Field(0, ge=0, le=100, description="record.changed: only records scoring at least this")
 
     @model_validator(mode="after")
     def _https_only(self) -> "Subscriber":
         require_https(str(self.url), "url", self.allow_insecure_http)
         return self
+
+    @model_validator(mode="after")
+    def _filters_of_record_changed(self) -> "Subscriber":
+        if (self.kinds is not None or self.fields is not None or self.min_severity) \
+                and RECORD_CHANGED not in self.events:
+            raise ValueError(f"kinds, fields and min_severity filter {RECORD_CHANGED} events: add {RECORD_CHANGED} "
+                             "to events")
+        unknown = set(self.kinds or ()) - set(DATA_MODELS)
+        if unknown:
+            raise ValueError(f"kinds: unknown {sorted(unknown)}; known: {sorted(DATA_MODELS)}")
+        watched = {f for model in DATA_MODELS.values() for f in model.WATCHED}
+        if set(self.fields or ()) - watched:
+            raise ValueError(f"fields: {sorted(set(self.fields or ()) - watched)} are watched by no kind; "
+                             f"watched: {sorted(watched)}")
+        return self
+
+    def wants(self, event: dict[str, Any]) -> bool:
+        """Whether this subscriber takes the event: its type listed, and a record.changed one past the filters."""
+        if event.get("event_type") not in self.events:
+            return False
+        if event["event_type"] != RECORD_CHANGED:
+            return True
+        return ((self.kinds is None or event["kind"] in self.kinds)
+                and (self.fields is None or not set(self.fields).isdisjoint(event["changes"]))
+                and (event.get("severity") or 0) >= self.min_severity)
 
 
 def _problems(exc: ValidationError) -> str:
@@ -78,10 +117,12 @@ def load(path: Path | None) -> list[Subscriber]:
     return subs
 
 
-def subscribers_for(event_type: str) -> list[Subscriber]:
+def subscribers_for(event_type: str, event: dict[str, Any] | None = None) -> list[Subscriber]:
+    """The subscribers of an event type; given the event itself, only those whose filters let it through."""
     from nexus_sync.config import get_settings
 
-    return [s for s in load(get_settings().webhooks_file) if event_type in s.events]
+    return [s for s in load(get_settings().webhooks_file)
+            if event_type in s.events and (event is None or s.wants(event))]
 
 
 def delivery_id(subscriber_name: str, event: dict[str, Any]) -> str:
@@ -151,6 +192,10 @@ class ReplayGuard:
 def slack_text(event: dict[str, Any]) -> str:
     if event.get("event_type") == "connector.sync.alert":
         return f":rotating_light: [{event.get('severity', '').upper()}] {event.get('message')}"
+    if event.get("event_type") == RECORD_CHANGED:
+        what = ", ".join(f"{f}: {c.get('before')} → {c.get('after')}" for f, c in event.get("changes", {}).items())
+        return (f"{event.get('kind')} {event.get('source_id')} of {event.get('connector')} changed "
+                f"[{event.get('severity_label')} {event.get('severity')}]: {what}")
     rec = event.get("records", {})
     return (f"sync {event.get('sync_id')} of {event.get('connector_id')}: {event.get('status')} — "
             f"{rec.get('new', 0)} new, {rec.get('updated', 0)} updated, {rec.get('touched', 0)} unchanged")
@@ -158,7 +203,8 @@ def slack_text(event: dict[str, Any]) -> str:
 
 def deliver(subscriber_name: str, event: dict[str, Any], timeout: float = 10.0) -> int:
     """POST one event to one subscriber; TransientError (so: retry, then dead letter) unless 2xx.
-    Redirects are not followed: a 3xx is a failure like any other non-2xx answer."""
+    Redirects are not followed: a 3xx is a failure like any other non-2xx answer. An event the subscriber's
+    filters exclude (as its YAML reads now) is not sent: 0."""
     from nexus_sync.config import get_settings
     from nexus_sync.credentials import get_store
 
@@ -166,6 +212,8 @@ def deliver(subscriber_name: str, event: dict[str, Any], timeout: float = 10.0) 
     if subscriber_name not in subs:
         raise ConfigError(f"no webhook subscriber {subscriber_name!r} in NEXUS_WEBHOOKS_FILE")
     sub = subs[subscriber_name]
+    if event.get("event_type") == RECORD_CHANGED and not sub.wants(event):
+        return 0
     secret = get_store().get(f"webhook-{sub.name}", ("secret",))["secret"].get_secret_value()
     body = orjson.dumps({"text": slack_text(event)} if sub.format == "slack" else event)
     ts, delivery = str(int(time.time())), delivery_id(sub.name, event)

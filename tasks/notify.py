@@ -15,7 +15,7 @@ def webhook(subscriber: str, event: dict[str, Any]) -> dict:
 
 
 def fan_out(event: dict[str, Any]) -> int:
-    subs = webhooks.subscribers_for(event["event_type"])
+    subs = webhooks.subscribers_for(event["event_type"], event)  # filters (kinds, fields, severity) first
     for sub in subs:
         webhook.delay(sub.name, event)
     return len(subs)

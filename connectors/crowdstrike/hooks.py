@@ -14,4 +14,4 @@ def fetch_page(conn: DeclaredConnector, state: dict[str, Any] | None, since: str
     if not ids.records:
         return ids
     details = conn.request_json("POST", f"{conn.config.root}/devices/entities/devices/v2", json={"ids": ids.records})
-    return Page(details["resources"] or [], ids.next)
+    return Page(details["resources"] or [], ids.next, ids.total)  # the query's total counts the hosts

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from connectors.machinery.auth import Auth, AuthSpec
 from connectors.machinery.auth.basic import BasicAuth
+from connectors.machinery.auth.google import GoogleServiceAccount
 from connectors.machinery.auth.header import HeaderAuth
 from connectors.machinery.auth.oauth2 import OAuth2, OAuth2ClientCredentials
 from connectors.machinery.auth.session import SessionLogin
@@ -33,6 +34,7 @@ from connectors.machinery.paging import PagingSpec
 from connectors.machinery.paging.graphql import GraphQLPaging
 from connectors.machinery.paging.hook import HookPaging
 from connectors.machinery.paging.job import JobFailed, JobPaging
+from connectors.machinery.paging.marker import MarkerPaging
 from connectors.machinery.paging.next_url import NextUrlPaging
 from connectors.machinery.paging.offset import OffsetPaging
 from connectors.machinery.paging.page import PagePaging
@@ -43,7 +45,8 @@ from connectors.machinery.request import Request
 from connectors.machinery.templates import fill, vendor_text
 
 __all__ = ["Auth", "AuthSpec", "BasicAuth", "BrokenDeclaration", "Declaration", "DeclaredConnector", "FetchHook",
-           "GraphQLPaging", "HeaderAuth", "HookPaging", "JobFailed", "JobPaging", "NextUrlPaging", "OAuth2",
+           "GoogleServiceAccount", "GraphQLPaging", "HeaderAuth", "HookPaging", "JobFailed", "JobPaging",
+           "MarkerPaging", "NextUrlPaging", "OAuth2",
            "OAuth2ClientCredentials", "OffsetPaging", "PagePaging", "PagingSpec", "Pass", "Request",
            "SearchAfterPaging", "SessionLogin", "SigV4", "State", "TokenPaging", "XmlTruncationPaging", "declare",
            "fill", "vendor_text"]

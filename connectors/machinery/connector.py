@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 State = dict[str, Any]
 # a vendor's own page: fetch_page(conn, state, since) in connectors/<vendor>/hooks.py
 FetchHook = Callable[["DeclaredConnector", "State | None", "str | None"], Page]
-TIME_FORMATS = ("iso", "epoch_s", "epoch_ms")
+TIME_FORMATS = ("iso", "iso_ns", "epoch_s", "epoch_ms")
+
+
+def _xml(content: bytes) -> Any:
+    from connectors.machinery.xml import parse
+
+    return parse(content)
 
 
 class DeclaredConnector(Connector):
@@ -44,7 +50,13 @@ class DeclaredConnector(Connector):
         self.http.error_paths = (self.decl.error_code, self.decl.error_message)
         if self.decl.throttle_codes and self.decl.error_code:
             self.http.throttle = BodyThrottle(self.decl.error_code, self.decl.throttle_codes, self.decl.throttle_wait,
-                                              0.001 if self.decl.throttle_wait_unit == "ms" else 1.0)
+                                              0.001 if self.decl.throttle_wait_unit == "ms" else 1.0,
+                                              _xml if self.decl.format == "xml" else None)
+        if self.decl.format == "xml":
+            self.http.error_decode = _xml
+        if self.decl.auth_codes and self.decl.error_code:
+            self.http.auth_codes = BodyThrottle(self.decl.error_code, self.decl.auth_codes,
+                                                decode=_xml if self.decl.format == "xml" else None)
         self._auth: Auth = self.decl.auth.runtime(ctx.secrets, self.config, self.http, self.template_context())
 
     # ---- the page

@@ -55,12 +55,16 @@ class Declaration(Spec):
     # body; errors quote these, shortened, and never the body itself
     error_code: str | None = None
     error_message: str | None = None
-    # a rate limit answered inside a 2xx body (GraphQL errors[] on HTTP 200): these codes at `error_code` mean
-    # "slow down", and the wait is the number at `throttle_wait` (dotted path), in `throttle_wait_unit`;
+    # a rate limit answered inside a body (GraphQL errors[] on HTTP 200, Salesforce's REQUEST_LIMIT_EXCEEDED on a
+    # 403): these codes at `error_code` mean "slow down", and the wait is the number at `throttle_wait` (dotted
+    # path), in `throttle_wait_unit`;
     # waited out like a 429's Retry-After, never failing the page (nexus_sync.http.BodyThrottle)
     throttle_codes: tuple[str, ...] = ()
     throttle_wait: str | None = None
     throttle_wait_unit: Literal["s", "ms"] = "s"
+    # codes at `error_code` that say the credentials were refused whatever the status (AWS JSON services answer
+    # 400 UnrecognizedClientException / ExpiredTokenException): a refresh, then an AuthError, like a 401
+    auth_codes: tuple[str, ...] = ()
     # heartbeat paths of the vendor record (a check-in time): a change there alone is not a change of the record
     volatile: tuple[str, ...] = ()
     rate_limit_per_minute: int | None = None
@@ -105,6 +109,8 @@ def _check(decl: Declaration, hooks: ModuleType | None, hook_fields: tuple[str, 
     if (decl.throttle_codes or decl.throttle_wait) and not (decl.throttle_codes and decl.error_code):
         raise BrokenDeclaration(f"{decl.type}: throttle_codes name codes at error_code; declare both "
                                 "(and throttle_wait only with them)")
+    if decl.auth_codes and not decl.error_code:
+        raise BrokenDeclaration(f"{decl.type}: auth_codes name codes at error_code; declare both")
     if decl.since_format is not None and decl.cursor_format == "int":
         raise BrokenDeclaration(f"{decl.type}: since_format needs a time cursor_format, not 'int'")
 

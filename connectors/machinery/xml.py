@@ -21,23 +21,30 @@ def _convert(el: Any, depth: int = 1) -> Any:
     out: dict[str, Any] = dict(el.attrib)
     for child in children:
         value = _convert(child, depth + 1)
-        if child.tag in out:
-            if not isinstance(out[child.tag], list):
-                out[child.tag] = [out[child.tag]]
-            out[child.tag].append(value)
+        tag = _local(child.tag)
+        if tag in out:
+            if not isinstance(out[tag], list):
+                out[tag] = [out[tag]]
+            out[tag].append(value)
         else:
-            out[child.tag] = value
+            out[tag] = value
     return out
 
 
+def _local(tag: str) -> str:
+    """A tag without its namespace: AWS answers put xmlns on the root (`{https://iam…/}ListUsersResponse`),
+    whose dots would break dotted paths."""
+    return tag.rpartition("}")[2]
+
+
 def parse(content: bytes) -> dict[str, Any]:
-    """{root_tag: {child: value | [values]}}; repeated tags become lists, leaf text is stripped. Nesting past
-    MAX_DEPTH elements is a VendorDataError (never a RecursionError)."""
+    """{root_tag: {child: value | [values]}}; tags by local name (no namespace), repeated tags become lists,
+    leaf text is stripped. Nesting past MAX_DEPTH elements is a VendorDataError (never a RecursionError)."""
     try:
         root = ElementTree.fromstring(content)
     except Exception as exc:  # ParseError or a defusedxml refusal (entities, DTDs)
         raise VendorDataError(f"unreadable XML answer: {type(exc).__name__}: {vendor_text(exc)}") from None
-    return {root.tag: _convert(root)}
+    return {_local(root.tag): _convert(root)}
 
 
 def as_list(value: Any) -> list[Any]:

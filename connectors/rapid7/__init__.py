@@ -20,7 +20,8 @@ DECLARATION = Declaration(
     type="rapid7", title="Rapid7 InsightVM assets", category="vulnerability", kind="asset", stream="assets",
     auth=BasicAuth(),  # base_url https://<console-host>:3780
     request=Request(path="/api/3/assets", params={"sort": "id,ASC"}),  # a stable order across pages
-    paging=PagePaging(page_param="page", size_param="size", start=0, total_pages="page.totalPages"),
+    paging=PagePaging(page_param="page", size_param="size", start=0, total_pages="page.totalPages",
+                      total="page.totalResources"),
     records="resources", id_field="id", page_size=500, max_page_size=500,
     error_message="message",  # {"status", "message", "links"}: no code beyond the status
 )

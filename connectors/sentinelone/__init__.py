@@ -15,7 +15,8 @@ DECLARATION = Declaration(
                                                          "isDecommissioned": "true,false",
                                                          "isUninstalled": "true,false"},
                     since_params={"updatedAt__gt": "{since}"}),
-    paging=TokenPaging(token="pagination.nextCursor", param="cursor", size_param="limit"),
+    paging=TokenPaging(token="pagination.nextCursor", param="cursor", size_param="limit",
+                       total="pagination.totalItems"),  # §3: the count of the whole listing
     records="data", id_field="id", cursor_field="updatedAt",
     volatile=("lastActiveDate",),  # heartbeats: a change there alone is not a change
     error_code="errors.0.code", error_message="errors.0.detail",

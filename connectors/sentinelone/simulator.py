@@ -11,6 +11,8 @@ Served under ``/sentinelone``:
   for isUninstalled the default is unconfirmed). Linux agents report their ``lo`` interface (127.0.0.1, ::1,
   MAC 00:00:00:00:00:00) like any other.
 * ``Authorization: ApiToken <token>`` required, else 401.
+* Knob ``short_listing`` (N): the listing leaves out its last N agents while ``totalItems`` still counts them;
+  ``remove_agents(n)`` deletes agents at the vendor (``reset`` brings them back).
 * Errors are ``{"errors": [{"code", "title", "detail"}]}``. A throttled request gets a bare 429
   in that shape: the vendor's limits and headers are unconfirmed, so no Retry-After is sent.
 """
@@ -90,6 +92,9 @@ class SentinelOneSim(VendorSim):
     id_field = "id"
     default_credentials = {"token": "sim-s1-token"}
     default_rate_limit = 1000  # unconfirmed (vendor-apis.md §3)
+    # a listing that under-delivers: its last N agents are left out of the pages while totalItems still counts
+    # them (what a vendor dropping records mid-listing looks like to a client)
+    extra_knobs = {"short_listing": 0}
 
     def mutate_record(self, record: dict, rng: random.Random, round_no: int) -> dict:
         new = dict(record)
@@ -112,6 +117,21 @@ class SentinelOneSim(VendorSim):
             for rid in ids:
                 self.records[rid] = {**self.records[rid], "isDecommissioned": True, "isActive": False,
                                      "networkStatus": "disconnected", "updatedAt": _us(ts)}
+            self.version += 1
+            self.on_data_changed()
+            return ids
+
+    def remove_agents(self, count: int) -> list[str]:
+        """Delete `count` agents at the vendor (deterministic per seed and round): gone from every listing."""
+        with self.lock:
+            self.round += 1
+            rng = data.vendor_rng(self.seed, self.name, "remove", self.round)
+            ids = sorted(rng.sample(self.order, min(count, len(self.order))), key=self.position.__getitem__)
+            gone = set(ids)
+            self.order = [rid for rid in self.order if rid not in gone]
+            self.position = {rid: i for i, rid in enumerate(self.order)}
+            for rid in ids:
+                del self.records[rid]
             self.version += 1
             self.on_data_changed()
             return ids
@@ -161,9 +181,11 @@ class SentinelOneSim(VendorSim):
                 if after not in where:
                     raise BadRequest("cursor: invalid or stale cursor")
                 start = where[after] + 1
-            page = [self.records[rid] for rid in ids[start:start + limit]]
-        more = start + len(page) < len(ids)
-        cursor = base64.b64encode(f"agent_id:{page[-1]['id']}".encode()).decode() if more else None
+            listed = ids[start:start + limit]
+            dropped = set(ids[len(ids) - self.faults["short_listing"]:]) if self.faults["short_listing"] else set()
+            page = [self.records[rid] for rid in listed if rid not in dropped]
+        more = start + len(listed) < len(ids)
+        cursor = base64.b64encode(f"agent_id:{listed[-1]}".encode()).decode() if more else None
         return json_response(200, {"data": page, "pagination": {"nextCursor": cursor, "totalItems": len(ids)}})
 
 

@@ -15,7 +15,9 @@ DECLARATION = Declaration(
                             "sysparm_exclude_reference_link": "true"},
                     since_params={"sysparm_query": "sys_updated_on>{since}^ORDERBYsys_id"}),
     # Link rel="next" (it carries sysparm_offset), not "a short page is the last": ACLs can shorten any page
-    paging=NextUrlPaging(size_param="sysparm_limit"),
+    # X-Total-Count (§14) counts the query's rows: an account whose ACLs hide some gets fewer, and the sync
+    # then ends PARTIAL with the shortfall named (not an unnoticed gap)
+    paging=NextUrlPaging(size_param="sysparm_limit", total_header="X-Total-Count"),
     records="result", id_field="sys_id", cursor_field="sys_updated_on",
     since_format="%Y-%m-%d %H:%M:%S",  # the encoded query compares sys_updated_on as this text (UTC)
     error_message="error.message",  # {"error": {"message", "detail"}, "status": "failure"}: no code

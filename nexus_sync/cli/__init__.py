@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from nexus_sync.cli import connectors, dlq, operate, stack, syncs, tools
+from nexus_sync.cli import connectors, dlq, entities, operate, records, stack, syncs, tools
 from nexus_sync.cli.syncs import run_sync, wait_for
 from nexus_sync.config import ConfigError
 from nexus_sync.errors import SyncError
@@ -19,7 +19,7 @@ app = typer.Typer(help="nexus-sync: pull security data from vendor tools on a sc
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 for sub, name in ((stack.dev_app, "dev"), (stack.db_app, "db"), (connectors.app, "connectors"),
                   (syncs.app, "sync"), (dlq.app, "dlq"), (stack.sim_app, "simulator"),
-                  (operate.schedule_app, "schedule")):
+                  (operate.schedule_app, "schedule"), (entities.app, "entities"), (records.app, "records")):
     app.add_typer(sub, name=name)
 app.add_typer(operate.app)  # worker, beat, flower: top-level commands
 app.add_typer(tools.app)  # demo, chaos, bench

@@ -63,7 +63,8 @@ def reconcile_schedules() -> None:
 @schedule_app.command("show")
 def schedule_show(as_json: bool = typer.Option(False, "--json", help="print the rows as JSON")) -> None:
     """Each connector's interval, stagger offset, priority, whether it is enabled, and its next run (UTC)
-    as beat will send it (read from the RedBeat entry)."""
+    as beat will send it (read from the RedBeat entry). An adaptive interval's state says its current step
+    and why: "scheduled, adaptive 15m..24h: 2h, changed 3 % over the last 5 syncs"."""
     from nexus_sync import schedule
 
     settings_or_exit()

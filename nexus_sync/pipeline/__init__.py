@@ -10,7 +10,10 @@ start → fetch (one page per call, staged in Redis) → per batch: normalize �
     fetching       one vendor page staged (or a vendor job not ready yet: fetch again later)
     normalizing    vendor records → typed records with identity and content hashes
     deduplicating  NEW / UPDATED / UNCHANGED
-    persisting     raw_data, last_seen, the batch's ledger row
+    persisting     raw_data, last_seen, the batch's ledger row (+ record changes, entity links: nexus_sync.entities)
+    changes        watched-field changes recorded at persist, announced as record.changed
+    completeness   the vendor's totals per endpoint against what was fetched
+    lifecycle      missing_since after a complete full sync, the records.lifecycle event, retention
     archiving      ClickHouse
     close          the sync's close: report, cursor, event (Closed)
     announce       what a close sets off: trace, metrics, alerts, recovery

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from nexus_sync import alerts, metrics, recovery, tracing
+from nexus_sync.pipeline.changes import publish as publish_changes
 from nexus_sync.pipeline.close import Closed
 
 
 @dataclass(frozen=True)
 class Announced:
-    webhook_events: list[dict[str, Any]]  # for the webhook subscribers: the sync's event, then its alerts
+    # for the webhook subscribers: the sync's event, its records.lifecycle parts, its alerts, record.changed
+    webhook_events: list[dict[str, Any]]
     recovery: recovery.Plan | None
 
     def summary(self, closed: Closed) -> dict[str, Any]:
@@ -28,5 +30,7 @@ def announce(closed: Closed) -> Announced:
         metrics.observe_report(report)
         metrics.observe_archive_lag(closed.sync_hid)
         events.append(closed.event)
+        events += closed.lifecycle_events  # records.lifecycle parts, published on Kafka with the event
         events += [alerts.alert(severity, report, message) for severity, message in alerts.evaluate(report)]
+        events += publish_changes(closed)  # record.changed on Kafka; those a subscriber takes, for the webhooks
     return Announced(events, recovery.act(report))

@@ -1,5 +1,6 @@
-"""Closing a sync, in one place: counts, status, cursor (only when there is no gap), report, sync_history,
-breaker, lock, and the Kafka event — returned as one typed outcome for what follows (nexus_sync.pipeline.announce)."""
+"""Closing a sync, in one place: counts, completeness, status, cursor (only when there is no gap and no short
+listing), lifecycle, report, sync_history, breaker, lock, and the Kafka events — returned as one typed outcome
+for what follows (nexus_sync.pipeline.announce)."""
 from __future__ import annotations
 
 import uuid
@@ -13,6 +14,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from nexus_sync import breaker, catalog, db
 from nexus_sync.config import get_settings
 from nexus_sync.events import publish, sync_complete_event
+from nexus_sync.pipeline import lifecycle
+from nexus_sync.pipeline.completeness import Completeness, read_completeness
 from nexus_sync.pipeline.context import SyncContext, load
 from nexus_sync.pipeline.ids import iso, utcnow
 from nexus_sync.pipeline.ledger import MAX_REPORTED_INVALID, finished
@@ -22,13 +25,15 @@ from nexus_sync.pipeline.starting import release_lock
 @dataclass(frozen=True)
 class Closed:
     """A closed sync: its report, and the `connector.sync.complete` event when this close published it (None
-    when an earlier close already told its outcome: notify ran twice)."""
+    when an earlier close already told its outcome: notify ran twice), with the `records.lifecycle` events it
+    published before it."""
 
     sync_hid: str
     report: dict[str, Any]
     event: dict[str, Any] | None
     started_at: datetime
     completed_at: datetime
+    lifecycle_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def close_sync(sync_hid: str) -> Closed | None:
@@ -44,22 +49,26 @@ def close_sync(sync_hid: str) -> Closed | None:
         sh = db.sync_history.c
         current = conn.execute(sa.select(sh.status, sh.records_new, sh.records_updated, sh.error_details,
                                          sh.completed_at).where(sh.id == ctx.sync_hid)).one()
+        details = current.error_details or {}
         repeat = bool(current.status == tally.status and current.records_new == tally.new
-                      and current.records_updated == tally.updated and current.error_details)
+                      and current.records_updated == tally.updated and details)
         if repeat:  # closed already (the task ran twice): nothing new to write
-            report, completed = current.error_details.get("report"), current.completed_at
+            report, completed = details.get("report"), current.completed_at
+            changes = lifecycle.Changes.of(details.get("lifecycle"))
         else:
             completed = utcnow()
-            report = _write_close(conn, ctx, run, tally, completed)
+            changes = lifecycle.apply(conn, ctx, complete=tally.complete)
+            report = _write_close(conn, ctx, run, tally, completed, changes, details)
     if not repeat:
         breaker.record(ctx.connector.id, tally.status)
     release_lock(ctx.connector.id, sync_hid)  # the next sync may start while this one's event goes out
     if report is None:  # closed before it had a report (start_sync dead-lettered)
         return None
-    event = None
-    if run.event_published_status != tally.status:
+    event, lifecycle_events = None, []
+    if run.event_published_status != tally.status:  # the lifecycle parts first: they go again if this fails
+        lifecycle_events = lifecycle.publish_events(ctx, changes, iso(completed))
         event = _publish(ctx, report, completed)
-    return Closed(sync_hid, report, event, ctx.started_at, completed)
+    return Closed(sync_hid, report, event, ctx.started_at, completed, lifecycle_events)
 
 
 @dataclass
@@ -78,12 +87,19 @@ class _Tally:
     merged: int = 0
     merged_records: list[dict[str, Any]] = field(default_factory=list)
     follow_up: dict[str, int] = field(default_factory=dict)
+    completeness: Completeness = field(default_factory=Completeness)
 
     @property
     def status(self) -> str:
         if self.persisted == 0 and self.failed:
             return "FAILED"
-        return "PARTIAL" if self.failed or self.invalid else "SUCCESS"
+        return "PARTIAL" if self.failed or self.invalid or self.completeness.short else "SUCCESS"
+
+    @property
+    def complete(self) -> bool:
+        """Proof that the vendor listed everything it holds: no gap, no record refused, every total met, and
+        a full listing (not from a saved cursor). Only then may an unseen row be called missing."""
+        return self.status == "SUCCESS" and self.completeness.full
 
 
 def _tally(conn: sa.Connection, hid: uuid.UUID) -> _Tally:
@@ -98,6 +114,7 @@ def _tally(conn: sa.Connection, hid: uuid.UUID) -> _Tally:
         sa.func.max(sb.max_cursor).label("cursor"),
     ).where(sb.sync_history_id == hid)).one()
     tally = _Tally(agg.failed, agg.persisted, agg.new, agg.updated, agg.unchanged, agg.invalid, agg.cursor)
+    tally.completeness = read_completeness(conn, hid)
     tally.errors = [{"batch": f.batch_no, "error": (f.details or {}).get("error")} for f in conn.execute(
         sa.select(sb.batch_no, sb.details).where(sb.sync_history_id == hid, sb.status == "FAILED")
         .order_by(sb.batch_no))]
@@ -117,10 +134,11 @@ def _tally(conn: sa.Connection, hid: uuid.UUID) -> _Tally:
     return tally
 
 
-def _write_close(conn: sa.Connection, ctx: SyncContext, run: Any, tally: _Tally, completed: datetime
-                 ) -> dict[str, Any]:
-    """Save the cursor (never past a gap) and close sync_history with the report; returns the report."""
-    if not tally.failed and tally.cursor:
+def _write_close(conn: sa.Connection, ctx: SyncContext, run: Any, tally: _Tally, completed: datetime,
+                 changes: lifecycle.Changes, details: dict[str, Any]) -> dict[str, Any]:
+    """Save the cursor (never past a gap or a short listing) and close sync_history with the report (beside
+    what fetch recorded, and the lifecycle's ids until its events are out); returns the report."""
+    if not tally.failed and not tally.completeness.short and tally.cursor:
         stmt = pg_insert(db.connector_state).values(connector_id=ctx.connector.id, stream=ctx.vendor.stream,
                                                     cursor=tally.cursor, sync_id=ctx.sync_id)
         conn.execute(stmt.on_conflict_do_update(
@@ -146,10 +164,14 @@ def _write_close(conn: sa.Connection, ctx: SyncContext, run: Any, tally: _Tally,
     }
     if tally.follow_up:
         report["follow_up"] = tally.follow_up  # e.g. TheHive → risks: created, updated, skipped_low_medium
+    report["completeness"] = tally.completeness.endpoints
+    if tally.completeness.short:
+        report["reason"] = tally.completeness.reason()
+    report["lifecycle"] = changes.counts()
     conn.execute(db.sync_history.update().where(db.sync_history.c.id == ctx.sync_hid).values(
         status=tally.status, records_processed=processed, records_new=tally.new, records_updated=tally.updated,
         errors_count=tally.failed + tally.invalid, duration_ms=duration_ms, completed_at=completed,
-        next_sync_at=next_at, error_details={"report": report}))
+        next_sync_at=next_at, error_details={**details, "report": report, "lifecycle": changes.ids()}))
     return report
 
 

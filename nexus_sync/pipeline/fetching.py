@@ -11,6 +11,7 @@ import orjson
 from connectors.base import Connector, Page
 from nexus_sync import db, sanitize, staging
 from nexus_sync.credentials import redact
+from nexus_sync.pipeline.completeness import endpoint_of, record_page
 from nexus_sync.pipeline.context import Frontier, SyncContext, frontier, gc_paused, load, mark_progress, set_frontier
 from nexus_sync.pipeline.ids import iso, utcnow
 from nexus_sync.pipeline.ledger import batch_failed
@@ -43,7 +44,8 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
         set_frontier(sync_hid, Frontier(batch_no, page.next, since))
     else:
         set_frontier(sync_hid, Frontier(None if page.next is None else batch_no + 1, page.next, since))
-    _record_pages(ctx, batch_no, last=page.next is None and page.wait is None)
+    _record_pages(ctx, batch_no, last=page.next is None and page.wait is None,
+                  fetched=None if page.wait is not None else (endpoint_of(ctx.vendor, state), page, since))
     mark_progress(sync_hid, ahead=page.wait or 0.0)  # a waiting job is alive: not stalled before it is due
     return Fetched(page.next, page.wait)
 
@@ -62,11 +64,16 @@ def _stage(sync_hid: str, batch_no: int, page: Page, connector: Connector) -> No
     staging.put_batch(sync_hid, batch_no, {"raw": blob})
 
 
-def _record_pages(ctx: SyncContext, batch_no: int, last: bool) -> None:
+def _record_pages(ctx: SyncContext, batch_no: int, last: bool,
+                  fetched: tuple[str, Page, str | None] | None) -> None:
     """The last page fixes the sync's page count; any other reopens a sync that ended on a failed page (a
-    replayed fetch): its end is unknown again."""
+    replayed fetch): its end is unknown again. A staged page (`fetched`: its endpoint, the page, the sync's
+    since) is recorded for completeness, in the same transaction."""
     runs = db.sync_runs.c
     with db.get_engine().begin() as conn:
+        if fetched is not None:
+            endpoint, page, since = fetched
+            record_page(conn, ctx.sync_hid, batch_no, endpoint, len(page.records), page.total, since)
         if last:
             conn.execute(db.sync_runs.update().where(runs.sync_history_id == ctx.sync_hid)
                          .values(pages_total=batch_no + 1, fetch_error=None))

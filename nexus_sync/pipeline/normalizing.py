@@ -10,7 +10,7 @@ import orjson
 from pydantic import ValidationError
 
 from connectors.base import Connector
-from nexus_sync import staging
+from nexus_sync import geo, staging
 from nexus_sync.models import DATA_MODELS, content_hash, fast_validator, identity_key
 from nexus_sync.pipeline.context import batch_stage, load
 from nexus_sync.pipeline.ledger import MAX_REPORTED_INVALID, batch_persisted, staged
@@ -65,6 +65,7 @@ def normalize_page(vendor: type[Connector], records: Connector, raw_records: lis
     validate, vendor_normalize = _validator(kind), vendor.normalize
     source_id, cursor_value, dumps = records.source_id, records.cursor_value, orjson.dumps
     volatile = vendor.volatile_fields
+    enrich = geo.page_locator(DATA_MODELS[kind])  # public IPs located, once per address in the page
     page = NormalizedPage(kind)
     at: dict[str, int] = {}  # source id → index of the record kept
     for i, rec in enumerate(raw_records):
@@ -75,6 +76,8 @@ def normalize_page(vendor: type[Connector], records: Connector, raw_records: lis
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             page.invalid.append({"index": i, "source_id": sid, "error": _brief_error(exc)})
             continue
+        if enrich is not None:
+            enrich(fields)
         try:
             cursor = cursor_value(rec)
         except ValueError as exc:  # the record is good, its cursor is not: it lands, the cursor never moves by it

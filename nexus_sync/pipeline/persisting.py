@@ -16,8 +16,10 @@ from psycopg2.extras import Json
 
 from nexus_sync import db
 from nexus_sync.archive import tab_field
+from nexus_sync.entities import link_batch
 from nexus_sync.errors import StagedBatchMissing
 from nexus_sync.pgcopy import copy_isolating, reason
+from nexus_sync.pipeline.changes import record as record_changes
 from nexus_sync.pipeline.context import SyncContext, batch_stage, load
 from nexus_sync.pipeline.deduplicating import learn
 from nexus_sync.pipeline.ids import uuid4_texts
@@ -100,6 +102,7 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
                 _after_persist(ctx, batch_no, changed_data(kept))  # idempotent: a crash may have come first
                 return {"skipped": 1}
             refused = _write_rows(cur, ctx, norm, classes, lines)
+            link_batch(cur, ctx, norm["kind"], ((sids[i], lines[i]) for i in changed if i not in refused))
             counts = _record_batch(cur, ctx, batch_no, norm, classes, refused)
         raw_conn.commit()
     except psycopg2.Error as exc:  # its text may quote a row (COPY's CONTEXT line): keep code and message only
@@ -164,6 +167,7 @@ def _write_rows(cur: Any, ctx: SyncContext, norm: dict[str, Any], classes: str, 
     if upsert:
         cur.execute(STAGE_TABLE_SQL)
         refused = copy_isolating(cur, f"COPY persist_rows ({COLUMNS}) FROM STDIN", upsert, copy_rows)
+        record_changes(cur, ctx, kind)  # before the upsert: raw_data still holds the before values
         cur.execute(UPSERT_SQL)
     if unchanged_ids:
         cur.execute(TOUCH_SQL, (seen_at, str(tenant), source, kind, unchanged_ids, seen_at))

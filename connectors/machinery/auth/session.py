@@ -1,4 +1,5 @@
-"""Session login: POST credentials to a login path, read a session token, send it in a header."""
+"""Session login: POST credentials to a login path (a form, or a JSON body and login headers: Lacework's
+`X-LW-UAKS` secret key), read a session token, send it in a header."""
 from __future__ import annotations
 
 import threading
@@ -6,6 +7,7 @@ import time
 from typing import Any, ClassVar, Literal
 
 import orjson
+from pydantic import Field
 
 from connectors.base import ConnectorConfig, SecretsProvider
 from connectors.machinery.auth import Auth, AuthSpec
@@ -18,7 +20,9 @@ from nexus_sync.http import HttpClient, dig, post_credentials
 class SessionLogin(AuthSpec):
     kind: Literal["session"] = "session"
     path: str
-    form: dict[str, str]  # templates over secrets, e.g. {"username": "{username}"}
+    form: dict[str, str] = Field(default_factory=dict)  # templates over secrets, e.g. {"username": "{username}"}
+    json_body: dict[str, Any] | None = None  # a JSON login body instead of the form (templates over secrets)
+    headers: dict[str, str] = Field(default_factory=dict)  # login headers, templates over secrets
     token: str  # dotted path of the token in the JSON answer
     header: str = "Authorization"
     template: str = "Bearer {session}"
@@ -37,14 +41,16 @@ class SessionAuth(Auth):
 
     def __init__(self, secrets: SecretsProvider, spec: SessionLogin, root: str, http: HttpClient):
         self.secrets, self.spec, self.root, self.http = secrets, spec, root, http
-        self.fields = tuple(sorted(template_fields(spec.form)))
+        self.fields = tuple(sorted(template_fields([spec.form, spec.json_body or {}, spec.headers])))
         self._key = f"{secrets.connector_name}|{root}"
 
     def _login(self, refresh: bool) -> tuple[str, float]:
         values = {k: v.get_secret_value() for k, v in self.secrets.get(self.fields, refresh).items()}
         what = f"connector {self.secrets.connector_name!r}: session login {self.spec.path}"
-        resp = post_credentials(self.http, self.root + self.spec.path, data=fill(self.spec.form, values),
-                                timeout=self.http.timeout, what=what)
+        json_body = fill(self.spec.json_body, values) if self.spec.json_body is not None else None
+        resp = post_credentials(self.http, self.root + self.spec.path, timeout=self.http.timeout, what=what,
+                                data=fill(self.spec.form, values) if json_body is None else None,
+                                json_body=json_body, headers=fill(self.spec.headers, values))
         try:
             token = dig(orjson.loads(resp.content), self.spec.token)
         except ValueError:

@@ -17,6 +17,7 @@ import requests
 from connectors.base import Page
 from connectors.machinery.kinds import BrokenDeclaration, Kind
 from connectors.machinery.request import Request, RequestDict
+from nexus_sync.http import dig
 
 if TYPE_CHECKING:
     from connectors.machinery.connector import DeclaredConnector
@@ -68,10 +69,14 @@ class PagingSpec(Kind):
         body = conn.decode(resp)
         records = conn.records_of(body)
         nxt = self.next(state, resp, body, records, size, lambda url: conn.vendor_url(url, resp.url))
-        return Page(records, nxt)
+        return Page(records, nxt, self.total_of(resp, body))
 
     def release(self, conn: DeclaredConnector, state: State | None) -> None:
         """Give back what the vendor holds for an unfinished listing (best effort)."""
+
+    def total_of(self, resp: requests.Response, body: Any) -> int | None:
+        """How many records the vendor says its whole listing holds (Page.total), where it says so."""
+        return None
 
     def first(self, req: RequestDict, size: int) -> RequestDict:
         return req
@@ -82,6 +87,25 @@ class PagingSpec(Kind):
     def next(self, state: State | None, resp: requests.Response, body: Any, records: list[Any], size: int,
              vendor_url: VendorUrl) -> State | None:
         raise NotImplementedError
+
+
+def count_at(body: Any, path: str | None) -> int | None:
+    """The vendor's record count at a dotted path of the answer; None where it gives none (or no number)."""
+    return _count(dig(body, path) if path else None)
+
+
+def count_in_header(resp: requests.Response, name: str | None) -> int | None:
+    """The vendor's record count in a response header (ServiceNow's X-Total-Count)."""
+    return _count(resp.headers.get(name) if name else None)
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value) if value is not None and int(value) >= 0 else None
+    except (TypeError, ValueError):  # no count is no claim: the listing is then not checked for completeness
+        return None
 
 
 def put(req: RequestDict, where: str, key: str, value: Any) -> None:

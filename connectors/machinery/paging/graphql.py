@@ -6,7 +6,7 @@ from typing import Any, Literal
 import requests
 from pydantic import Field
 
-from connectors.machinery.paging import PagingSpec, State, VendorUrl
+from connectors.machinery.paging import PagingSpec, State, VendorUrl, count_at
 from connectors.machinery.request import RequestDict
 from connectors.machinery.templates import merge, vendor_text
 from nexus_sync.errors import VendorDataError
@@ -20,6 +20,7 @@ class GraphQLPaging(PagingSpec):
     size_var: str = "first"
     cursor_var: str = "after"
     variables: dict[str, Any] = Field(default_factory=dict)
+    total: str | None = None  # dotted path of the connection's record count (OpenCTI pageInfo.globalCount)
 
     def templates(self) -> Any:
         # a GraphQL query is full of braces but is not a template: its inputs travel as variables
@@ -46,3 +47,6 @@ class GraphQLPaging(PagingSpec):
             raise VendorDataError(f"GraphQL error: {vendor_text(message or 'no message')}{more}")
         info = dig(body, f"{self.connection}.pageInfo") or {}
         return {"cursor": info["endCursor"]} if info.get("hasNextPage") and records else None
+
+    def total_of(self, resp: requests.Response, body: Any) -> int | None:
+        return count_at(body, self.total)

@@ -6,15 +6,18 @@ from typing import Any, Literal
 
 import requests
 
-from connectors.machinery.paging import PagingSpec, State, VendorUrl
+from connectors.machinery.paging import PagingSpec, State, VendorUrl, count_in_header
 from connectors.machinery.request import RequestDict
 from nexus_sync.errors import VendorDataError
+from nexus_sync.http import dig
 
 
 class NextUrlPaging(PagingSpec):
     kind: Literal["next_url"] = "next_url"
-    next_path: str | None = None  # key in the body (e.g. "@odata.nextLink"); None = the Link header
+    # key in the body ("@odata.nextLink"), else a dotted path (PingOne "_links.next.href"); None = the Link header
+    next_path: str | None = None
     size_param: str | None = None
+    total_header: str | None = None  # response header of the listing's record count (ServiceNow X-Total-Count)
 
     def first(self, req: RequestDict, size: int) -> RequestDict:
         if self.size_param:
@@ -29,9 +32,12 @@ class NextUrlPaging(PagingSpec):
         if self.next_path is None:
             url = resp.links.get("next", {}).get("url")
         else:
-            url = body.get(self.next_path) if isinstance(body, dict) else None
+            url = body.get(self.next_path, dig(body, self.next_path)) if isinstance(body, dict) else None
         if not url or not records:
             return None
         if not isinstance(url, str):
             raise VendorDataError(f"next link at {self.next_path!r} is not a string")
         return {"url": vendor_url(url)}
+
+    def total_of(self, resp: requests.Response, body: Any) -> int | None:
+        return count_in_header(resp, self.total_header)

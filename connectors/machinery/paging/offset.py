@@ -5,9 +5,8 @@ from typing import Any, Literal
 
 import requests
 
-from connectors.machinery.paging import PagingSpec, State, VendorUrl, put
+from connectors.machinery.paging import PagingSpec, State, VendorUrl, count_at, put
 from connectors.machinery.request import RequestDict
-from nexus_sync.http import dig
 
 
 class OffsetPaging(PagingSpec):
@@ -31,7 +30,10 @@ class OffsetPaging(PagingSpec):
     def next(self, state: State | None, resp: requests.Response, body: Any, records: list[Any], size: int,
              vendor_url: VendorUrl) -> State | None:
         offset = (state or {}).get("offset", self.start) + len(records)
-        total = dig(body, self.total) if self.total else None
-        if not records or len(records) < size or (total is not None and offset - self.start >= int(total)):
+        total = count_at(body, self.total)
+        if not records or len(records) < size or (total is not None and offset - self.start >= total):
             return None
         return {"offset": offset}
+
+    def total_of(self, resp: requests.Response, body: Any) -> int | None:
+        return count_at(body, self.total)

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 import requests
 
-from connectors.machinery.paging import PagingSpec, State, VendorUrl, put
+from connectors.machinery.paging import PagingSpec, State, VendorUrl, count_at, put
 from connectors.machinery.request import RequestDict
 from nexus_sync.http import dig
 
@@ -17,6 +17,7 @@ class PagePaging(PagingSpec):
     where: Literal["params", "body"] = "params"
     start: int = 1
     total_pages: str | None = None
+    total: str | None = None  # dotted path of the record count of the whole listing, where the vendor gives one
 
     def first(self, req: RequestDict, size: int) -> RequestDict:
         put(req, self.where, self.size_param, size)
@@ -35,3 +36,6 @@ class PagePaging(PagingSpec):
         if not records or len(records) < size or (pages is not None and page - self.start + 1 >= int(pages)):
             return None
         return {"page": page + 1}
+
+    def total_of(self, resp: requests.Response, body: Any) -> int | None:
+        return count_at(body, self.total)
