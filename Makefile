@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
 
-.PHONY: help install audit lint demo test test-fast dev-up dev-down clean chaos bench bench-large
+.PHONY: help install audit lint demo test test-fast dev-up dev-down clean chaos bench bench-large stories
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test-fast: $(STAMP)  ## tests without the worker-kill test
 
 chaos: $(STAMP)  ## 7 connectors vs a faulty simulator, 2 worker SIGKILLs, Redis + Postgres restarts; report
 	$(BIN)/nexus-sync chaos --crowdstrike 5000 --okta 2000 --out chaos/results
+
+stories: $(STAMP)  ## complete? gone? changed? same machine? adaptive? — told through the CLI on its own stack
+	$(BIN)/python examples/stories.py
 
 bench: $(STAMP)  ## benchmark the real pipeline (100k records) on its own stack: bench/results/, bench/SUMMARY.md
 	$(BIN)/nexus-sync bench
