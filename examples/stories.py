@@ -138,8 +138,7 @@ def same_machine(sim: Any) -> None:
     cli("sync", "run", "falcon-prod", "--wait")
     cli("sync", "run", "cmdb-prod", "--wait")
     found = json.loads(cli("entities", "find", "PF3KX9QZ", "--json"))
-    print(json.dumps(found, indent=1) + "\n")
-    cli("entities", "show", str(found[0]["id"] if isinstance(found, list) else found["id"]))
+    cli("entities", "show", found[0]["id"])
 
 
 def adaptive() -> None:
