@@ -12,7 +12,7 @@ import requests
 import sqlalchemy as sa
 import typer
 
-from nexus_sync import catalog, db, names, runs
+from nexus_sync import catalog, console, db, names, runs
 from nexus_sync.archive import TABLE, get_archive
 from nexus_sync.config import get_settings
 from nexus_sync.console import print_report
@@ -141,12 +141,11 @@ def _all_types(specs: list[Any]) -> int:
     hids = {s.name: runs.trigger(s.name, "demo") for s in specs}
     reports = {name: runs.wait(hid, timeout=900) for name, hid in hids.items()}
     wall = time.monotonic() - began
-    typer.echo(f"  {'connector':<20} {'status':<8} {'new':>6} {'invalid':>7} {'pages':>5} {'secs':>6} {'rec/s':>8}  follow-up")
-    for name, r in reports.items():
-        rec = r.get("records", {})
-        typer.echo(f"  {name:<20} {r.get('status', '?'):<8} {rec.get('new', 0):>6} {rec.get('invalid', 0):>7} "
-                   f"{r.get('pages', 0):>5} {r.get('duration_ms', 0) / 1000:>6.2f} {r.get('records_per_second', 0):>8}"
-                   f"  {r.get('follow_up') or ''}")
+    console.table(["connector", "status", "new", "invalid", "pages", "secs", "rec/s", "follow-up"],
+                  [(name, r.get("status", "?"), r.get("records", {}).get("new", 0),
+                    r.get("records", {}).get("invalid", 0), r.get("pages", 0), f"{r.get('duration_ms', 0) / 1000:.2f}",
+                    r.get("records_per_second", 0), r.get("follow_up") or "") for name, r in reports.items()],
+                  right=("new", "invalid", "pages", "secs", "rec/s"))
     stored = sum(r.get("records", {}).get("new", 0) for r in reports.values())
     with db.get_engine().connect() as conn:
         rows = conn.execute(sa.select(sa.func.count()).select_from(db.raw_data)
