@@ -101,6 +101,10 @@ class Connector:
         """Give back what the vendor holds for an unfinished listing (an Elasticsearch point in time), when
         fetching ends for good before its last page. Best effort; the last page's fetch releases it itself."""
 
+    def close(self) -> None:
+        """The task that built this instance is over (the fetch stage calls it in a `finally`, also after a
+        failed page): end what the instance holds at the vendor, a login session above all. Never raises."""
+
     @staticmethod
     def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError

@@ -34,7 +34,7 @@ from nexus_sync.errors import (
 from nexus_sync.origin import check_origin, origin_of, resolve_vendor_url
 from nexus_sync.transport import MB, Limits, exchange, new_session, path_of
 
-__all__ = ["BodyThrottle", "HttpClient", "origin_of", "post_credentials", "resolve_vendor_url", "wait_from_headers"]
+__all__ = ["BodyError", "BodyThrottle", "HttpClient", "origin_of", "post_credentials", "resolve_vendor_url", "wait_from_headers"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,38 @@ class BodyThrottle:
         return True, wait if wait is not None and math.isfinite(wait) and wait >= 0 else None
 
 
+@dataclass(frozen=True)
+class BodyError:
+    """A failure the vendor answers with a 2xx status (Exabeam's `{"errors": {...}}`, ArcSight Logger's
+    `"status": "error"`): the value at `path` is one of `statuses`' keys (or, with `default` set, anything there
+    but null/false/0/""/[]/{}). It counts as the status it maps to and goes through the error table like that
+    status would (401 refresh once, 429 wait, 5xx retry, another 4xx fail). Values compare as JSON text:
+    false -> "false", 3 -> "3"."""
+
+    path: str
+    statuses: dict[str, int]
+    default: int | None = None  # the status of any other value there; None: only the listed values fail
+    message_path: str | None = None  # the vendor's text of the failure, quoted in the error (redacted, short)
+    decode: Callable[[bytes], Any] | None = None
+
+    def match(self, content: bytes) -> int | None:
+        """The status this 2xx body counts as, None when it is a success."""
+        if self.path.rsplit(".", 1)[-1].encode() not in content:
+            return None  # the cheap test: most answers are data without the field
+        try:
+            body = self.decode(content) if self.decode else orjson.loads(content)
+        except (ValueError, VendorDataError):  # not the vendor's format: the paging reports it
+            return None
+        value = dig(body, self.path)
+        if value is None:
+            return None
+        if not isinstance(value, (dict, list)):
+            text = value if isinstance(value, str) else orjson.dumps(value).decode()
+            if text in self.statuses:
+                return self.statuses[text]
+        return self.default if value not in (False, "", [], {}) else None
+
+
 def _settings_default(name: str, fallback: float) -> float:
     from nexus_sync.config import ConfigError as SettingsError
     from nexus_sync.config import get_settings
@@ -130,6 +162,7 @@ class HttpClient:
         # the vendor's "credentials refused" codes where its status does not say so (AWS JSON services: 400
         # UnrecognizedClientException): matched like a throttle's codes, answered like a 401 (refresh once)
         self.auth_codes: BodyThrottle | None = None
+        self.body_error: BodyError | None = None  # the vendor's failures answered with a 2xx, if declared
         self.error_decode: Callable[[bytes], Any] | None = None  # error bodies that are not JSON (XML), if any
         self.bucket: Any = None  # nexus_sync.ratelimit.TokenBucket shared by every worker of the connector
         self.endpoint_buckets: list[tuple[str, Any]] = []  # (path prefix, bucket) where a vendor limits per endpoint
@@ -139,7 +172,8 @@ class HttpClient:
 
     def request(self, method: str, url: str, *, auth: Any = None, rate_limit_statuses: tuple[int, ...] = (429,),
                 errors: dict[int, Rule] | None = None,
-                error_paths: tuple[str | None, str | None] | None = None, **kwargs: Any) -> requests.Response:
+                error_paths: tuple[str | None, str | None] | None = None, accept: tuple[int, ...] = (),
+                **kwargs: Any) -> requests.Response:
         """Send with auth, inside the shared rate budget; an error status becomes what the error table
         says (nexus_sync.errors): wait, refresh credentials once, or raise the failure class.
 
@@ -147,6 +181,7 @@ class HttpClient:
         rate_limit_statuses / errors: the vendor's extensions of the table (Qualys answers 409).
         error_paths: dotted paths (list indexes allowed: "errors.0.message") of the vendor's error code and
         message in a JSON error body; without them an error says the status and its standard phrase only.
+        accept: error statuses this request takes as answers (a `Range` past the end: 416), for its caller to read.
         A success whose body is the vendor's throttle (`self.throttle`, declared) is a rate limit like a 429,
         waited as long as its body says."""
         if self.origin is not None:
@@ -162,7 +197,10 @@ class HttpClient:
                 auth.apply(headers)
                 remember_credential_headers(base_headers, headers)
             resp = exchange(self.session, method, url, self.limits(), headers=headers, **kwargs)
-            rule = rule_for_status(resp.status_code, overrides)
+            rule = None if resp.status_code in accept else rule_for_status(resp.status_code, overrides)
+            said = self.body_error.match(resp.content) if rule is None and self.body_error else None
+            if said is not None:  # a failure answered with a 2xx: the error table, as the status it counts as
+                rule = rule_for_status(said, overrides)
             if rule is not None and rule.action is Action.FAIL and self.auth_codes and \
                     self.auth_codes.match(resp.content)[0]:
                 rule = Rule(Action.REFRESH, "auth")
@@ -188,7 +226,9 @@ class HttpClient:
                 refreshed = True
                 auth.refresh()
                 continue
-            raise self._error(rule, method, url, resp, error_paths or self.error_paths)
+            if said is not None and self.body_error:
+                error_paths = (self.body_error.path, self.body_error.message_path)
+            raise self._error(rule, method, url, resp, error_paths or self.error_paths, said)
 
     def _acquire(self, url: str) -> None:
         if self.bucket is not None:
@@ -206,8 +246,10 @@ class HttpClient:
         self.sleep(wait)
 
     def _error(self, rule: Rule, method: str, url: str, resp: requests.Response,
-               error_paths: tuple[str | None, str | None] | None) -> Exception:
+               error_paths: tuple[str | None, str | None] | None, said: int | None = None) -> Exception:
         what = f"{method} {path_of(url)}: {error_text(resp, error_paths, self.error_decode)}"
+        if said is not None:
+            what += f" (an error in the body, answered as {said})"
         if resp.status_code == 404:
             return ConfigError(f"{what} (check base_url)")
         return rule.error(what)

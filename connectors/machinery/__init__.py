@@ -28,7 +28,7 @@ from connectors.machinery.auth.oauth2 import OAuth2, OAuth2ClientCredentials
 from connectors.machinery.auth.session import SessionLogin
 from connectors.machinery.auth.sigv4 import SigV4
 from connectors.machinery.connector import DeclaredConnector, FetchHook, State
-from connectors.machinery.declaration import Declaration, Pass, declare
+from connectors.machinery.declaration import Declaration, ErrorWhen, Pass, declare
 from connectors.machinery.kinds import BrokenDeclaration
 from connectors.machinery.paging import PagingSpec
 from connectors.machinery.paging.graphql import GraphQLPaging
@@ -44,7 +44,7 @@ from connectors.machinery.paging.xml_truncation import XmlTruncationPaging
 from connectors.machinery.request import Request
 from connectors.machinery.templates import fill, vendor_text
 
-__all__ = ["Auth", "AuthSpec", "BasicAuth", "BrokenDeclaration", "Declaration", "DeclaredConnector", "FetchHook",
+__all__ = ["Auth", "AuthSpec", "BasicAuth", "BrokenDeclaration", "Declaration", "DeclaredConnector", "ErrorWhen", "FetchHook",
            "GoogleServiceAccount", "GraphQLPaging", "HeaderAuth", "HookPaging", "JobFailed", "JobPaging",
            "MarkerPaging", "NextUrlPaging", "OAuth2",
            "OAuth2ClientCredentials", "OffsetPaging", "PagePaging", "PagingSpec", "Pass", "Request",

@@ -54,6 +54,8 @@ class DeclaredConnector(Connector):
                                               _xml if self.decl.format == "xml" else None)
         if self.decl.format == "xml":
             self.http.error_decode = _xml
+        if self.decl.error_when is not None:
+            self.http.body_error = self.decl.error_when.runtime(_xml if self.decl.format == "xml" else None)
         if self.decl.auth_codes and self.decl.error_code:
             self.http.auth_codes = BodyThrottle(self.decl.error_code, self.decl.auth_codes,
                                                 decode=_xml if self.decl.format == "xml" else None)
@@ -82,17 +84,23 @@ class DeclaredConnector(Connector):
         _, paging = self.decl.listing((state or {}).get("pass", 0))
         paging.release(self, {k: v for k, v in (state or {}).items() if k != "pass"} or None)
 
+    def close(self) -> None:
+        self._auth.close()
+
     # ---- templates and URLs
     def template_context(self, since: str | None = None) -> dict[str, Any]:
-        """What "{name}" templates read: the config, and with a cursor `since` (query text) and `since_epoch`."""
+        """What "{name}" templates read: the config, and with a cursor `since` (query text), `since_epoch` and
+        `since_epoch_ms` (Cortex XDR's filters)."""
         cfg = self.config.model_dump()
         ctx = {**cfg, "base_url": self.config.root, "page_size": self.config.page_size, "since": None,
-               "since_epoch": None}
+               "since_epoch": None, "since_epoch_ms": None}
         if since:
             ctx["since"] = self.since_text(since)
             if self.decl.cursor_format in TIME_FORMATS:
                 try:
                     ctx["since_epoch"] = cursors.epoch_seconds(since, self.decl.cursor_format)
+                    ctx["since_epoch_ms"] = (int(since) if self.decl.cursor_format == "epoch_ms"  # exact
+                                             else ctx["since_epoch"] * 1000)
                 except ValueError:  # a hook's own layout, not a cursor (Jira's JQL time): no epoch of it
                     pass
         return ctx

@@ -15,14 +15,16 @@ from connectors.machinery.kinds import BrokenDeclaration
 from connectors.machinery.paging import PagingSpec
 from connectors.machinery.request import Request
 from connectors.machinery.templates import Spec, template_fields
+from nexus_sync.http import BodyError
 
 # a declared kind: an instance of a registered kind (or a dict naming one by `kind`), kept as its own class
 Auth = Annotated[SerializeAsAny[AuthSpec], BeforeValidator(AuthSpec.parse)]
 Paging = Annotated[SerializeAsAny[PagingSpec], BeforeValidator(PagingSpec.parse)]
 
 # template names every declaration may use besides its config fields: the base config, `since` (the
-# checked cursor text) and `since_epoch` (the cursor as whole epoch seconds, for a time cursor)
-BASE_FIELDS = {"base_url", "page_size", "since", "since_epoch", "incremental", "rate_limit_per_minute"}
+# checked cursor text), `since_epoch` (the cursor as whole epoch seconds, for a time cursor) and `since_epoch_ms`
+BASE_FIELDS = {"base_url", "page_size", "since", "since_epoch", "since_epoch_ms", "incremental",
+               "rate_limit_per_minute"}
 
 
 class Pass(Spec):
@@ -32,6 +34,25 @@ class Pass(Spec):
 
     request: Request
     paging: Paging | None = None  # None: the declaration's paging
+
+
+class ErrorWhen(Spec):
+    """Failures the vendor answers with HTTP 2xx (Exabeam's `{"errors": {...}}`, ArcSight Logger's
+    `"status": "error"`): the value at `path` (dotted) of a 2xx body is one of `values` (compared as JSON text:
+    false -> "false"), or, with no values, anything but null/false/0/""/[]/{}. Such an answer counts as HTTP
+    `status` (per value: `statuses`) and goes through the error table like it: 401/403 refresh the credentials
+    once, then an auth failure; 429 (or a declared rate_limit_status) waits, never dropping the page; 5xx retry;
+    another 4xx fails. `message`: dotted path of the vendor's text, quoted (redacted, short) in the error."""
+
+    path: str = Field(min_length=1)
+    values: tuple[str, ...] = ()
+    status: int = Field(500, ge=400, le=599)
+    statuses: dict[str, Annotated[int, Field(ge=400, le=599)]] = Field(default_factory=dict)
+    message: str | None = None
+
+    def runtime(self, decode: Callable[[bytes], Any] | None) -> BodyError:
+        statuses = {value: self.statuses.get(value, self.status) for value in self.values}
+        return BodyError(self.path, statuses, None if self.values else self.status, self.message, decode)
 
 
 class Declaration(Spec):
@@ -65,6 +86,7 @@ class Declaration(Spec):
     # codes at `error_code` that say the credentials were refused whatever the status (AWS JSON services answer
     # 400 UnrecognizedClientException / ExpiredTokenException): a refresh, then an AuthError, like a 401
     auth_codes: tuple[str, ...] = ()
+    error_when: ErrorWhen | None = None  # failures answered with HTTP 2xx, through the error table (ErrorWhen)
     # heartbeat paths of the vendor record (a check-in time): a change there alone is not a change of the record
     volatile: tuple[str, ...] = ()
     rate_limit_per_minute: int | None = None
@@ -111,6 +133,8 @@ def _check(decl: Declaration, hooks: ModuleType | None, hook_fields: tuple[str, 
                                 "(and throttle_wait only with them)")
     if decl.auth_codes and not decl.error_code:
         raise BrokenDeclaration(f"{decl.type}: auth_codes name codes at error_code; declare both")
+    if decl.error_when and set(decl.error_when.statuses) - set(decl.error_when.values):
+        raise BrokenDeclaration(f"{decl.type}: error_when.statuses names values not in error_when.values")
     if decl.since_format is not None and decl.cursor_format == "int":
         raise BrokenDeclaration(f"{decl.type}: since_format needs a time cursor_format, not 'int'")
 

@@ -37,7 +37,10 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
     ctx = load(sync_hid)
     connector = ctx.connector.instance()
     with gc_paused():
-        page = connector.fetch_page(state, since)
+        try:
+            page = connector.fetch_page(state, since)
+        finally:  # the task's vendor session ends here, also when the page failed (Connector.close)
+            connector.close()
         if page.wait is None:
             _stage(sync_hid, batch_no, page, connector)
     if page.wait is not None:  # the same batch again, later: where fetching goes on is this job's state
@@ -102,6 +105,10 @@ def _release_vendor_state(ctx: SyncContext, sync_hid: str) -> None:
     try:
         kept = frontier(sync_hid)
         if kept is not None and kept.state:
-            ctx.connector.instance().release(kept.state)
+            connector = ctx.connector.instance()
+            try:
+                connector.release(kept.state)
+            finally:
+                connector.close()
     except Exception as exc:  # never let the clean-up hide the failure being recorded
         log.warning("sync %s: releasing the vendor's listing state failed: %s", sync_hid, type(exc).__name__)

@@ -68,6 +68,8 @@ class Simulator:
             self._thread = None
         self._server.close_connections()
         self._server.server_close()
+        for vendor in self.vendors.values():
+            vendor.close()
 
     def __enter__(self) -> "Simulator":
         return self.start()
@@ -84,8 +86,7 @@ class Simulator:
             raise ValueError(f"unknown vendor {vendor!r}; simulated: {sorted(self.vendors)}") from None
 
     def base_url(self, vendor: str) -> str:
-        self.vendor(vendor)
-        return f"{self.url}/{vendor}"
+        return self.vendor(vendor).base_url(f"{self.url}/{vendor}")
 
     def mutate(self, vendor: str, fraction: float) -> list[str]:
         return self.vendor(vendor).mutate(fraction)[0]

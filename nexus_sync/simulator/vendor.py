@@ -189,6 +189,14 @@ class VendorSim(FaultKnobs):
         out.update(round=self.round, size=len(self.order), faults_active=self.active_faults())
         return out
 
+    def base_url(self, http_url: str) -> str:
+        """Where a connector reaches this vendor: the HTTP simulator's prefix `http_url`, unless the vendor
+        serves elsewhere (Greenbone's GMP server over TLS)."""
+        return http_url
+
+    def close(self) -> None:
+        """Hook: stop what the vendor serves besides HTTP (Greenbone's GMP server); Simulator.stop calls it."""
+
     def reset(self) -> None:
         """Round 0, faults off, counters and rate-limit windows cleared."""
         self.load()

@@ -159,7 +159,7 @@ def test_a_task_past_its_soft_time_limit_is_retried_as_transient_with_a_clear_me
     assert decide(exc, retries=0)[0] is not None
 
 
-def test_every_task_has_soft_and_hard_time_limits():
+def test_every_task_has_soft_and_hard_time_limits(stack):  # the app is made once: after the stack pins Redis
     from nexus_sync.celery_app import app
 
     assert (app.conf.task_soft_time_limit, app.conf.task_time_limit) == (900, 960)

@@ -7,7 +7,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -16,6 +15,7 @@ from nexus_sync.config import get_settings
 from nexus_sync.errors import TransientError
 from nexus_sync.pipeline import lifecycle
 from nexus_sync.redis_client import get_redis
+from tests.kafka import read_events
 from tests.pipeline.helpers import run_inline, small_simulator
 
 AGENTS = "/web/api/v2.1/agents"
@@ -160,7 +160,6 @@ def test_rows_missing_past_the_retention_are_deleted_and_come_back_new(s1, make_
 
 
 def test_event_parts_carry_at_most_the_chunk_of_ids(s1, make_connector, published, monkeypatch, stack):
-    from confluent_kafka import Consumer
 
     monkeypatch.setattr(get_settings(), "lifecycle_chunk_ids", 4)
     conn = make_connector(s1, "sentinelone", page_size=100)
@@ -171,21 +170,8 @@ def test_event_parts_carry_at_most_the_chunk_of_ids(s1, make_connector, publishe
     assert [(e["part"], e["parts"], len(e["missing_ids"])) for e in published] == [(1, 3, 4), (2, 3, 4), (3, 3, 2)]
     assert sorted(i for e in published for i in e["missing_ids"]) == sorted(removed)
     assert {e["missing"] for e in published} == {10}
-    consumer = Consumer({"bootstrap.servers": stack["kafka"]["bootstrap"], "group.id": f"t-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 2000, "heartbeat.interval.ms": 300})
-    consumer.subscribe([get_settings().lifecycle_topic])
-    got = []
-    try:
-        for _ in range(120):
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error() and msg.value() is not None:
-                event = orjson.loads(msg.value() or b"")
-                if event["sync_id"] == report["sync_id"]:
-                    got.append(event)
-                    if len(got) == 3:
-                        break
-    finally:
-        consumer.close()
+    got = read_events(stack["kafka"]["bootstrap"], get_settings().lifecycle_topic,
+                      lambda e: e["sync_id"] == report["sync_id"], want=3)
     assert got == published
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from typing import Any, Iterator
 
-import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -14,6 +13,7 @@ from nexus_sync import db, pipeline
 from nexus_sync.pipeline import persisting
 from nexus_sync.pipeline.changes import CHANGES_NS
 from nexus_sync.simulator import Simulator
+from tests.kafka import read_events
 from tests.pipeline import helpers
 from tests.pipeline.helpers import run_inline, small_simulator, stored
 
@@ -62,29 +62,8 @@ def change_rows(sync_hid: str) -> list[Any]:
 
 
 def consume(bootstrap: str, sync_id: str, topic: str = "record.changed", until: int = 1) -> list[dict[str, Any]]:
-    """The topic's events of one sync: read until `until` have come, then a few more polls for any extra."""
-    from confluent_kafka import Consumer
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 2000,
-                         "heartbeat.interval.ms": 300})
-    consumer.subscribe([topic])
-    got: list[dict[str, Any]] = []
-    extra = 0
-    try:
-        for _ in range(120):
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                event = orjson.loads(msg.value())
-                if event["sync_id"] == sync_id:
-                    got.append(event | {"_key": msg.key().decode()})
-            if len(got) >= until:
-                extra += 1
-                if extra > 10:  # ~5 s more: a duplicate would be right behind
-                    break
-    finally:
-        consumer.close()
-    return got
+    """The topic's events of one sync: read until `until` have come, then 5 s more for any extra."""
+    return read_events(bootstrap, topic, lambda e: e["sync_id"] == sync_id, want=until, linger=5.0, keys=True)
 
 
 def test_okta_user_deprovisioned_is_recorded_and_published_once(okta_sim, make_connector, stack, notify_inline):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 
-import orjson
 import sqlalchemy as sa
 
 from nexus_sync import breaker, db, pipeline, recovery
 from nexus_sync.config import get_settings
+from tests.kafka import read_events
 from tests.pipeline.helpers import close
 
 
@@ -58,7 +58,6 @@ def test_breaker_opens_after_consecutive_failures_and_probes_after_cooldown(sim,
 
 
 def test_failed_sync_is_retried_after_5_minutes_then_1_hour_then_dead_lettered(sim, make_connector, stack):
-    from confluent_kafka import Consumer
 
     conn = make_connector(sim, "okta")
     first = failed_sync(conn.name)
@@ -76,26 +75,14 @@ def test_failed_sync_is_retried_after_5_minutes_then_1_hour_then_dead_lettered(s
     recovery.due(time.time() + 3601)
 
     third = failed_sync(conn.name, "recovery-2")
-    consumer = Consumer({"bootstrap.servers": stack["kafka"]["bootstrap"], "group.id": f"t-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 2000, "heartbeat.interval.ms": 300})
-    consumer.subscribe(["connector.sync.alert"])
     assert recovery.act(third).action == "dead_letter"
     with db.get_engine().connect() as c:
         letters = c.execute(sa.select(db.dead_letters).where(db.dead_letters.c.connector_id == conn.id)).all()
     assert [(d.task_name, d.args, d.kwargs, d.exception_type) for d in letters] == [
         ("tasks.sync.start_sync", [], {"connector": conn.name, "trigger": "dlq-replay"}, "SyncFailed")]
     assert "503" in letters[0].error
-    alerts = []
-    try:
-        for _ in range(120):
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                event = orjson.loads(msg.value())
-                if event["sync_id"] == third["sync_id"]:
-                    alerts.append(event)
-                    break
-    finally:
-        consumer.close()
+    alerts = read_events(stack["kafka"]["bootstrap"], "connector.sync.alert",
+                         lambda e: e["sync_id"] == third["sync_id"])
     assert alerts and alerts[0]["severity"] == "critical" and alerts[0]["connector"] == conn.name
 
 

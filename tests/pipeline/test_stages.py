@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import uuid
 
-import orjson
 import pytest
 import sqlalchemy as sa
 
 from nexus_sync import db, names, pipeline, staging
 from nexus_sync.redis_client import get_redis
+from tests.kafka import read_events
 from tests.pipeline.helpers import archive_count, close, cursor_of, raw_rows, run_inline
 
 
@@ -109,25 +109,11 @@ def test_second_trigger_while_running_is_recorded_as_skipped(sim, make_connector
 
 
 def test_close_publishes_the_spec_event_on_kafka(sim, make_connector, stack):
-    from confluent_kafka import Consumer
 
     conn = make_connector(sim, "okta")
     _, report = run_inline(conn.name)
-    consumer = Consumer({"bootstrap.servers": stack["kafka"]["bootstrap"], "group.id": f"t-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 2000,
-                         "heartbeat.interval.ms": 300})
-    consumer.subscribe(["connector.sync.complete"])
-    events = []
-    try:
-        for _ in range(120):
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                event = orjson.loads(msg.value())
-                if event["sync_id"] == report["sync_id"]:
-                    events.append(event)
-                    break
-    finally:
-        consumer.close()
+    events = read_events(stack["kafka"]["bootstrap"], "connector.sync.complete",
+                         lambda e: e["sync_id"] == report["sync_id"])
     assert len(events) == 1
     event = events[0]
     assert set(event) == {"event_type", "sync_id", "connector_id", "tenant_id", "status", "records",

@@ -25,6 +25,9 @@ class Auth:
     def refresh(self) -> None:
         """The vendor said 401: re-read the secrets / get a new token before the one retry."""
 
+    def close(self) -> None:
+        """The task is over: end what this runtime holds at the vendor (an owned session's logout)."""
+
     def send(self, http: HttpClient, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request through the connector's HTTP client, authenticated by this runtime."""
         return http.request(method, url, auth=self, **kwargs)

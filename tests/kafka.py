@@ -1,0 +1,35 @@
+"""Reading what the pipeline published on a Kafka topic, for assertions."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import orjson
+
+
+def read_events(bootstrap: str, topic: str, match: Callable[[dict[str, Any]], bool], want: int = 1,
+                timeout: float = 120.0, linger: float = 0.0, keys: bool = False) -> list[dict[str, Any]]:
+    """The topic's events that `match`, read from the start of every partition. The partitions are assigned,
+    not subscribed: no consumer group to join, so a loaded machine makes this slower, never wrong. Returns as
+    soon as `want` have come (then reads `linger` seconds more, for a duplicate right behind), or at the deadline
+    with what came. `keys`: each event gets its message key as `_key`."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tests-read-events",
+                         "enable.auto.commit": False})
+    got: list[dict[str, Any]] = []
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error() and msg.value() is not None:
+                event = orjson.loads(msg.value())
+                if match(event):
+                    got.append(event | {"_key": msg.key().decode()} if keys else event)
+                    if len(got) == want:
+                        deadline = min(deadline, time.monotonic() + linger)
+    finally:
+        consumer.close()
+    return got
