@@ -154,10 +154,20 @@ def test_worker_logs_are_json_lines_with_the_sync_context(sim, make_connector, w
 
     conn = make_connector(sim, "okta", page_size=150)
     report = sync(conn.name)
-    lines = [json.loads(line) for line in worker.log.read_text().splitlines() if line.startswith("{")]
-    stages = [entry for entry in lines if entry.get("event") == "stage done"
-              and entry.get("sync_id") == report["sync_id"]]
-    assert {e["stage"] for e in stages} >= {"fetch", "normalize", "dedup", "persist", "archive", "notify"}
+    wanted = {"fetch", "normalize", "dedup", "persist", "archive", "notify"}
+
+    def stages_logged() -> list[dict]:
+        lines = [json.loads(line) for line in worker.log.read_text().splitlines() if line.startswith("{")]
+        return [entry for entry in lines if entry.get("event") == "stage done"
+                and entry.get("sync_id") == report["sync_id"]]
+
+    # the report is in the database before notify's "stage done" line is written: wait for the line itself
+    deadline = time.monotonic() + 60
+    stages = stages_logged()
+    while not {e["stage"] for e in stages} >= wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+        stages = stages_logged()
+    assert {e["stage"] for e in stages} >= wanted
     for e in stages:
         assert e["connector"] == conn.name and e["connector_id"] == str(conn.id)
         assert e["tenant_id"] == str(conn.tenant_id) and e["ms"] >= 0 and e["timestamp"].endswith("Z")
