@@ -9,6 +9,7 @@ from typing import Any
 from connectors import cursors
 from connectors.base import Page
 from connectors.machinery import DeclaredConnector
+from connectors.machinery.times import iso_ms, sync_start
 from nexus_sync.errors import ConfigError
 from nexus_sync.http import dig
 
@@ -17,27 +18,9 @@ DEFAULT_HISTORY = timedelta(days=90)
 SEARCH = "/api/v2/Alerts/search"
 
 
-def stamp(at: datetime) -> str:
-    """Lacework's time layout: ISO-8601 with milliseconds, Z."""
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
-
-
-def _begin(conn: DeclaredConnector, since: str | None, now: datetime) -> datetime:
-    if since:
-        return cursors.instant(since, "iso")
-    configured = str(getattr(conn.config, "start_time", "") or "")
-    if not configured:
-        return now - DEFAULT_HISTORY
-    try:
-        return cursors.instant(cursors.canonical(configured, "iso"), "iso")
-    except ValueError:
-        raise ConfigError(f"connector {conn.ctx.name!r}: start_time {configured[:40]!r} is not an ISO-8601 "
-                          "time") from None
-
-
 def first_window(conn: DeclaredConnector, since: str | None) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
-    start = min(_begin(conn, since, now), now)
+    start = min(sync_start(conn, since, now, DEFAULT_HISTORY), now)
     return _window(conn, start, now)
 
 
@@ -46,7 +29,7 @@ def _window(conn: DeclaredConnector, start: datetime, stop: datetime) -> dict[st
     if not 1 <= days <= MAX_WINDOW_DAYS:
         raise ConfigError(f"connector {conn.ctx.name!r}: window_days must be 1..{MAX_WINDOW_DAYS}")
     end = min(start + timedelta(days=days), stop)
-    return {"start": stamp(start), "end": stamp(end), "stop": stamp(stop)}
+    return {"start": iso_ms(start), "end": iso_ms(end), "stop": iso_ms(stop)}
 
 
 def fetch_page(conn: DeclaredConnector, state: dict[str, Any] | None, since: str | None) -> Page:
