@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from nexus_sync.simulator.messages import Request, Response, json_response
+from nexus_sync.simulator.tokens import bearer_alive
 from nexus_sync.simulator.vendor import SimHost, VendorSim, route
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -162,18 +163,7 @@ class GoogleSim(VendorSim):
         return json_response(200, {"access_token": token, "expires_in": ttl, "token_type": "Bearer"})
 
     def authenticate(self, req: Request) -> Response | None:
-        scheme, _, token = (req.headers.get("Authorization") or "").partition(" ")
-        limit = int(self.faults.get("token_expire_after_requests") or 0)
-        with self._tokens_lock:
-            hit = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-            if hit is not None:
-                hit[1] += 1
-                if hit[0] <= time.time() or (limit and hit[1] > limit):
-                    if limit and hit[1] > limit:
-                        self.count_fault("token_expired")
-                    del self.tokens[token.strip()]
-                    hit = None
-        if hit is not None:
+        if bearer_alive(self, req):
             return None
         return self.error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, "
                                "login cookie or other valid authentication credential.")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from nexus_sync.simulator.messages import Request, Response, json_response
+from nexus_sync.simulator.tokens import bearer_alive
 from nexus_sync.simulator.vendor import SimHost, VendorSim, route
 
 TENANT = "7d3c1a2b-0000-4000-8000-00000000cafe"  # the one simulated directory
@@ -80,18 +81,7 @@ class MicrosoftSim(VendorSim):
                                    "access_token": token})
 
     def authenticate(self, req: Request) -> Response | None:
-        scheme, _, token = (req.headers.get("Authorization") or "").partition(" ")
-        limit = int(self.faults.get("token_expire_after_requests") or 0)
-        with self._tokens_lock:
-            hit = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-            if hit is not None:
-                hit[1] += 1
-                if hit[0] <= time.time() or (limit and hit[1] > limit):
-                    if limit and hit[1] > limit:
-                        self.count_fault("token_expired")
-                    del self.tokens[token.strip()]
-                    hit = None
-        return None if hit is not None else self.error(401, "Access token validation failure. Invalid audience "
+        return None if bearer_alive(self, req) else self.error(401, "Access token validation failure. Invalid audience "
                                                             "or the token is missing or expired.")
 
     # ---- OData

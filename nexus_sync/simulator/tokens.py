@@ -80,3 +80,21 @@ def basic_client(req: Request) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return client_id, secret
+
+
+def bearer_alive(sim: Any, req: Request) -> bool:
+    """Whether the request carries a live bearer token of `sim` (its `tokens`: token → [expiry, uses]). A token
+    past its expiry, or past the `token_expire_after_requests` fault's count of uses, is dropped (and the fault
+    counted). Shared by the Microsoft and Google token dialects."""
+    scheme, _, token = (req.headers.get("Authorization") or "").partition(" ")
+    limit = int(sim.faults.get("token_expire_after_requests") or 0)
+    with sim._tokens_lock:
+        hit = sim.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if hit is not None:
+            hit[1] += 1
+            if hit[0] <= time.time() or (limit and hit[1] > limit):
+                if limit and hit[1] > limit:
+                    sim.count_fault("token_expired")
+                del sim.tokens[token.strip()]
+                hit = None
+    return hit is not None
