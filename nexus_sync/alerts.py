@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from nexus_sync import db
 from nexus_sync.config import get_settings
-from nexus_sync.events import publish
+from nexus_sync.outbox.store import Owed, announcement, event_id, owe
 
 SLOW_SYNC_SECONDS = 300  # "Sync Duration > 5 minutes (timeout warning)"
 ERROR_RATE = 0.10  # "Error Rate > 10% (degradation)"
@@ -49,10 +49,26 @@ def all_connectors_failed() -> bool:
     return bool(rows) and all(s == "FAILED" for s in rows)
 
 
+def alert_event(severity: str, report: dict[str, Any], message: str) -> dict[str, Any]:
+    """The `connector.sync.alert` event of a rule a sync tripped; its id is stable for that sync and message."""
+    return {"event_id": event_id(str(report.get("sync_id")), "alert", severity, message),
+            "event_type": "connector.sync.alert", "severity": severity, "connector_id": report.get("connector_id"),
+            "connector": report.get("connector"), "sync_id": report.get("sync_id"), "status": report.get("status"),
+            "message": message, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def owed_alerts(report: dict[str, Any], subscribers: list[Any] | None = None) -> list[Owed]:
+    """The alerts a closed sync trips, owed to Kafka and the webhook subscribers (in the close's transaction)."""
+    return [work for severity, message in evaluate(report)
+            for work in announcement(get_settings().alert_topic, str(report.get("connector_id")),
+                                     alert_event(severity, report, message), str(report.get("connector_id")),
+                                     subscribers=subscribers)]
+
+
 def alert(severity: str, report: dict[str, Any], message: str) -> dict[str, Any]:
-    """Publish an alert event on Kafka; returns it (for webhooks)."""
-    event = {"event_type": "connector.sync.alert", "severity": severity, "connector_id": report.get("connector_id"),
-             "connector": report.get("connector"), "sync_id": report.get("sync_id"), "status": report.get("status"),
-             "message": message, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    publish(get_settings().alert_topic, str(report.get("connector_id")), event)
+    """Owe an alert event to Kafka and the webhook subscribers, in a transaction of its own; returns it."""
+    event = alert_event(severity, report, message)
+    with db.get_engine().begin() as conn:
+        owe(conn, announcement(get_settings().alert_topic, str(report.get("connector_id")), event,
+                               str(report.get("connector_id"))))
     return event

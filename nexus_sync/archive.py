@@ -15,10 +15,16 @@ from nexus_sync.errors import TransientError
 
 TABLE = "raw_data_archive"
 COLUMNS = ("id", "tenant_id", "source", "type", "data", "ingested_at", "ingestion_year", "ingestion_month")
+# Exactly-once archive by construction: each insert carries the outbox row's stable id as its
+# insert_deduplication_token, and the table remembers the tokens of its last DEDUP_WINDOW inserts, so a relay
+# that inserted and died before marking the work done inserts again to no effect (tests/archive show it on
+# the embedded engine). The relay retries within seconds; the window covers hours of inserts.
+DEDUP_WINDOW = 10000
 
 
-def ddl(supports_ttl: bool) -> str:
+def ddl(supports_ttl: bool, dedup: bool = False) -> str:
     ttl = "\nTTL ingested_at + INTERVAL 2 YEAR DELETE" if supports_ttl else ""
+    ttl += f"\nSETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}" if dedup else ""
     return f"""CREATE TABLE IF NOT EXISTS {TABLE} (
   id UUID,
   tenant_id UUID,
@@ -37,6 +43,12 @@ def server_supports_ttl(version: str) -> bool:
     """Table TTL arrived in ClickHouse 19.6."""
     major, minor = (int(x) for x in re.findall(r"\d+", version)[:2])
     return (major, minor) >= (19, 6)
+
+
+def server_supports_dedup_token(version: str) -> bool:
+    """insert_deduplication_token arrived in ClickHouse 22.2 (the non-replicated window before it)."""
+    major, minor = (int(x) for x in re.findall(r"\d+", version)[:2])
+    return (major, minor) >= (22, 2)
 
 
 def archive_row(rec_id: str, tenant_id: str, source: str, kind: str, data: dict[str, Any] | bytes,
@@ -70,20 +82,37 @@ def _quote(value: str | None) -> str | None:
 
 
 class Archive:
+    dedup_token = False  # set by ensure_schema: the server deduplicates inserts by token
+
     def query(self, sql: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def execute(self, sql: str) -> None:
         raise NotImplementedError
 
-    def insert(self, rows: list[dict[str, Any]]) -> None:
+    def insert(self, rows: list[dict[str, Any]], token: str | None = None) -> None:
         raise NotImplementedError
 
     def version(self) -> str:
         return self.query("SELECT version() AS v")[0]["v"]
 
     def ensure_schema(self) -> None:
-        self.execute(ddl(server_supports_ttl(self.version())))
+        version = self.version()
+        self.dedup_token = server_supports_dedup_token(version)
+        self.execute(ddl(server_supports_ttl(version), self.dedup_token))
+        if self.dedup_token:  # a table created before the window existed gets it
+            self.execute(f"ALTER TABLE {TABLE} MODIFY SETTING non_replicated_deduplication_window = {DEDUP_WINDOW}")
+
+    def insert_once(self, rows: list[dict[str, Any]], token: str) -> int:
+        """Insert a unit of work once however often it is sent: by its deduplication token where the server
+        has them; on an older server (18.16) by leaving out ids already archived (insert_new: not airtight
+        against two concurrent inserts of the same rows, which the relay's row lock prevents)."""
+        if not rows:
+            return 0
+        if self.dedup_token:
+            self.insert(rows, token)
+            return len(rows)
+        return self.insert_new(rows)
 
     def existing_ids(self, ids: Iterable[str], tenant_id: str | None = None, source: str | None = None) -> set[str]:
         ids = list(ids)
@@ -133,7 +162,7 @@ class HttpArchive(Archive):
         self.session = requests.Session()
         self.timeout = timeout
 
-    def _post(self, query: str, body: bytes | None = None) -> bytes:
+    def _post(self, query: str, body: bytes | None = None, settings: dict[str, str] | None = None) -> bytes:
         # without data the SQL travels as the body: existing_ids' IN lists are far longer than a server's
         # URL limit (ClickHouse 18.16 answers 400 with an empty body to a ~20 KB URL)
         params = {"query": query} if body is not None else {}
@@ -141,6 +170,7 @@ class HttpArchive(Archive):
             body = query.encode()
         if self.database:
             params["database"] = self.database
+        params.update(settings or {})
         try:
             resp = self.session.post(self.url, params=params, data=body, auth=self.auth, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -157,12 +187,13 @@ class HttpArchive(Archive):
     def execute(self, sql: str) -> None:
         self._post(sql)
 
-    def insert(self, rows: list[dict[str, Any]]) -> None:
+    def insert(self, rows: list[dict[str, Any]], token: str | None = None) -> None:
         # TabSeparated: the JSON text goes in as it is (escaped), where JSONEachRow would quote it once more
         body = "".join(f"{r['id']}\t{r['tenant_id']}\t{tab_field(r['source'])}\t{tab_field(r['type'])}\t"
                        f"{_json_tsv(r['data'])}\t{r['ingested_at']}\t{r['ingestion_year']}\t{r['ingestion_month']}\n"
                        for r in rows)
-        self._post(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) FORMAT TabSeparated", body.encode())
+        self._post(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) FORMAT TabSeparated", body.encode(),
+                   {"insert_deduplication_token": token} if token else None)
 
 
 class NativeArchive(Archive):
@@ -182,7 +213,7 @@ class NativeArchive(Archive):
     def execute(self, sql: str) -> None:
         self.query(sql)
 
-    def insert(self, rows: list[dict[str, Any]]) -> None:
+    def insert(self, rows: list[dict[str, Any]], token: str | None = None) -> None:
         import uuid as _uuid
 
         values = [
@@ -191,7 +222,8 @@ class NativeArchive(Archive):
             for r in rows
         ]
         try:
-            self.client.execute(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES", values)
+            self.client.execute(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES", values,
+                                settings={"insert_deduplication_token": token} if token else None)
         except Exception as exc:
             raise TransientError(f"ClickHouse native insert: {type(exc).__name__}: {str(exc)[:300]}") from None
 

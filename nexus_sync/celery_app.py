@@ -22,7 +22,7 @@ UNACKED_MUTEX_EXPIRE = 30
 
 def make_app(set_as_current: bool = True) -> Celery:
     """The Celery app from the settings (tests build spare ones with set_as_current=False)."""
-    app = Celery("nexus_sync", include=["tasks.sync", "tasks.schedule", "tasks.notify"], set_as_current=set_as_current)
+    app = Celery("nexus_sync", include=["tasks.sync", "tasks.schedule", "tasks.notify", "tasks.outbox"], set_as_current=set_as_current)
     try:
         settings = get_settings()
         broker = settings.redis
@@ -56,12 +56,17 @@ def make_app(set_as_current: bool = True) -> Celery:
         task_send_sent_event=True,
         task_default_queue=Queues.SYNC.value,
         task_queues=[Queue(q.value) for q in Queues],
-        task_routes=[{names.ARCHIVE: {"queue": Queues.ARCHIVE.value}}],
+        task_routes=[{names.RELAY_ARCHIVE: {"queue": Queues.ARCHIVE.value}}],
         worker_hijack_root_logger=False,
         # FAILED syncs waiting for their recovery attempt (nexus_sync.recovery) are started from here
         beat_schedule={"recover-failed-syncs": {"task": names.RECOVER_DUE, "schedule": 60.0},
                        "resume-stalled-syncs": {"task": names.RESUME_STALLED, "schedule": 60.0,
-                                                "options": {"expires": 59}}},
+                                                "options": {"expires": 59}},
+                       # the outbox relays (nexus_sync.outbox); persist and close also kick them at once
+                       **{f"outbox-{name.rsplit('_', 1)[-1]}": {
+                           "task": name, "schedule": get_settings().outbox_relay_seconds,
+                           "options": {"expires": get_settings().outbox_relay_seconds}}
+                          for name in (names.RELAY_ARCHIVE, names.RELAY_EVENTS)}},
     )
     _beat_conf(app, broker)
     return app

@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     recovery_delays: str = Field("300,3600", description="a FAILED sync is retried after these many seconds, "
                                                          "then dead-lettered with an alert")
     task_max_retries: int = Field(3, ge=0)
+    # the outbox (nexus_sync.outbox): work owed to ClickHouse, Kafka and webhook subscribers
+    outbox_relay_seconds: float = Field(5.0, gt=0, description="beat runs the outbox relays this often (they are "
+                                                               "also kicked after each persist and close)")
+    outbox_batch_rows: int = Field(20, ge=1, description="owed rows a relay claims and sends at a time")
+    outbox_rounds: int = Field(25, ge=1, description="batches one relay run sends at most (bounded runs)")
+    outbox_backoff_max_seconds: float = Field(30.0, gt=0, description="cap of a down target's retry backoff (s)")
+    outbox_kafka_timeout_seconds: float = Field(10.0, gt=0, description="the relay's wait for Kafka's acks (s)")
+    outbox_behind_alert_seconds: int = Field(900, gt=0, description="alert when a target's oldest owed work is "
+                                                                    "older than this (s)")
+    outbox_max_rows: int = Field(100_000, ge=1, description="alert when this many rows are owed in all")
+    outbox_max_age_seconds: int = Field(6 * 3600, gt=0, description="alert when any owed work is this old (s)")
+    outbox_keep_done_hours: float = Field(24.0, ge=0, description="done outbox rows are deleted after this long")
     retry_backoff_max: int = Field(60, gt=0, description="cap of the exponential retry backoff (s)")
     http_timeout: float = Field(30.0, gt=0)
     schedule_reconcile_seconds: float = Field(

@@ -219,6 +219,39 @@ finding_links = sa.Table(
 )
 
 
+# -- issue 16: the outbox (migration 0006) -----------------------------------------
+# work owed to the stores we only write to, written in the same transaction as the state that caused it
+# (persist: the batch's archive rows; close: its Kafka events and webhook deliveries) and drained by the relay
+# (nexus_sync.outbox). `key` is the work's stable id: the archive insert's deduplication token, the event id,
+# the delivery id. The payload (zlib-compressed JSON) is dropped once the work is done.
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),  # the order work is drained in
+    sa.Column("target", sa.String(150), nullable=False),  # archive | kafka | webhook:<subscriber>
+    sa.Column("key", UUID(as_uuid=True), nullable=False),
+    sa.Column("connector_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("sync_history_id", UUID(as_uuid=True)),
+    sa.Column("batch_no", sa.Integer),
+    sa.Column("msg_key", sa.String(255)),  # kafka: the message key
+    sa.Column("payload", sa.LargeBinary),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False, server_default=now),
+    sa.Column("done_at", sa.DateTime),
+    sa.UniqueConstraint("target", "key", name="uq_outbox_target_key"),
+    sa.Index("ix_outbox_owed", "target", "id", postgresql_where=sa.text("done_at IS NULL")),
+)
+
+# one row per target the relay has found down: its backoff, and since when it is down (for `status`)
+outbox_targets = sa.Table(
+    "outbox_targets", metadata,
+    sa.Column("target", sa.String(150), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("down_since", sa.DateTime),
+    sa.Column("retry_at", sa.DateTime),
+    sa.Column("last_error", sa.Text),
+)
+
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> sa.Engine:
     engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

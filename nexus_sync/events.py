@@ -37,7 +37,9 @@ def publish(topic: str, key: str, event: dict[str, Any], bootstrap: str | None =
 
 def publish_many(topic: str, keyed: Iterable[tuple[str, dict[str, Any]]], bootstrap: str | None = None,
                  timeout: float = 30.0) -> int:
-    """Publish (key, event) pairs, then wait once for the broker's acks; TransientError if any does not come.
+    """Publish (key, event) pairs, then wait once for the broker's acks; TransientError if any does not come
+    (what is still queued is purged then: the caller sends again, it must not also go out later). An event
+    with an `event_id` carries it in a header too, for consumers that drop repeats without parsing.
     Returns how many were published."""
     if bootstrap is None:
         from nexus_sync.config import get_settings
@@ -52,13 +54,17 @@ def publish_many(topic: str, keyed: Iterable[tuple[str, dict[str, Any]]], bootst
     p, sent = producer(bootstrap), 0
     for key, event in keyed:
         value = orjson.dumps(event)
+        headers = [("event_id", str(event["event_id"]).encode())] if event.get("event_id") else None
         try:
-            p.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
+            p.produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery)
         except BufferError:  # the producer's local queue is full: let it drain, then queue this one
             p.flush(timeout)
-            p.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
+            p.produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery)
         sent += 1
     remaining = p.flush(timeout)
+    if remaining:
+        p.purge()
+        p.flush(0)
     if remaining or errors:
         raise TransientError(f"Kafka publish to {topic} failed: {errors[:3] or 'not acknowledged in time'}")
     return sent
@@ -66,8 +72,9 @@ def publish_many(topic: str, keyed: Iterable[tuple[str, dict[str, Any]]], bootst
 
 def sync_complete_event(*, sync_id: str, connector_id: str, tenant_id: str, status: str, new: int,
                         updated: int, touched: int, duration_ms: int, errors: list[Any],
-                        timestamp: str) -> dict[str, Any]:
+                        timestamp: str, event_id: str | None = None) -> dict[str, Any]:
     return {
+        **({"event_id": event_id} if event_id else {}),
         "event_type": "connector.sync.complete",
         "sync_id": sync_id,
         "connector_id": connector_id,

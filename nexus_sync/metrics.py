@@ -24,7 +24,7 @@ ERRORS = Counter("nexus_task_errors_total", "Task failures by failure class of t
                  ["task", "failure_type"])
 RATE_LIMIT_WAIT = Counter("nexus_rate_limit_wait_seconds_total", "Seconds spent waiting on vendor rate limits",
                           ["connector"])
-ARCHIVE_LAG = Histogram("nexus_archive_lag_seconds", "From a batch's fetch to its archive in ClickHouse",
+ARCHIVE_LAG = Histogram("nexus_archive_lag_seconds", "From a batch's persist to its archive in ClickHouse",
                         buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900))
 QUEUES = ("sync", "archive")
 log = logging.getLogger(__name__)
@@ -48,22 +48,6 @@ def observe_stage(stage: str, seconds: float, result: dict[str, Any]) -> None:
         hits = result.get("cache_hits", 0)
         DEDUP_LOOKUPS.labels("redis").inc(hits)
         DEDUP_LOOKUPS.labels("postgres").inc(max(0, looked - hits))
-
-
-def observe_archive_lag(sync_hid: str) -> None:
-    """Per batch of the sync: how long its committed rows waited for ClickHouse."""
-    import uuid
-
-    import sqlalchemy as sa
-
-    from nexus_sync import db
-
-    sb = db.sync_batches.c
-    with db.get_engine().connect() as conn:
-        lags = conn.execute(sa.select(sa.extract("epoch", sb.archived_at - sb.persisted_at)).where(
-            sb.sync_history_id == uuid.UUID(sync_hid), sb.archived_at.is_not(None))).scalars().all()
-    for lag in lags:
-        ARCHIVE_LAG.observe(max(0.0, float(lag)))
 
 
 def broker_lists(queue: str) -> list[str]:
@@ -97,4 +81,7 @@ def serve(port: int) -> None:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     registry.register(QueueDepth())
+    from nexus_sync.outbox.lag import OutboxLag
+
+    registry.register(OutboxLag())
     start_http_server(port, addr="127.0.0.1", registry=registry)

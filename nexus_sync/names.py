@@ -10,17 +10,18 @@ FETCH = "tasks.sync.fetch"
 NORMALIZE = "tasks.sync.normalize"
 DEDUP = "tasks.sync.dedup"
 PERSIST = "tasks.sync.persist"
-ARCHIVE = "tasks.sync.archive"
 NOTIFY = "tasks.sync.notify"
 RECOVER_DUE = "tasks.sync.recover_due"
 RESUME_STALLED = "tasks.sync.resume_stalled"
 WEBHOOK = "tasks.notify.webhook"
+RELAY_ARCHIVE = "tasks.outbox.relay_archive"
+RELAY_EVENTS = "tasks.outbox.relay_events"
 RECONCILE = "tasks.schedule.reconcile"
 
 
 class Queues(str, Enum):
-    SYNC = "sync"  # start, fetch, normalize, dedup, persist, notify
-    ARCHIVE = "archive"  # ClickHouse appends (the embedded engine wants one process: see `worker --help`)
+    SYNC = "sync"  # start, fetch, normalize, dedup, persist, notify, the events relay
+    ARCHIVE = "archive"  # the archive relay (the embedded ClickHouse engine wants one process: `worker --help`)
 
 
 # ---- Redis keys: every key of ours starts with PREFIX; each family is spelled here once
@@ -65,6 +66,11 @@ def recovery_done_key(sync_hid: str) -> str:
 def ratelimit_key(connector_id: object, prefix: str = "") -> str:
     """A connector's token bucket (or one per path prefix)."""
     return f"{PREFIX}ratelimit:{connector_id}" + (f":{prefix}" if prefix else "")
+
+
+def relay_kick_key(task_name: str) -> str:
+    """Set for a second when a relay is kicked: kicks in that second are one."""
+    return f"{PREFIX}outbox:kick:{task_name}"
 
 
 def breaker_key(connector_id: object) -> str:

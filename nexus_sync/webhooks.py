@@ -91,6 +91,19 @@ class Subscriber(BaseModel):
                 and (event.get("severity") or 0) >= self.min_severity)
 
 
+class DeliveryFailed(TransientError):
+    """A delivery that did not get a 2xx: `status` is the answer's code, None when none came."""
+
+    def __init__(self, message: str, status: int | None):
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def outage(self) -> bool:
+        """The subscriber is away or overloaded (no answer, 408, 429, 5xx): wait for it, never give up."""
+        return self.status is None or self.status in (408, 429) or self.status >= 500
+
+
 def _problems(exc: ValidationError) -> str:
     """Field and message of each error, without the input (a Slack hook URL is itself a secret)."""
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'subscriber'}: {e['msg']}" for e in exc.errors())
@@ -223,10 +236,10 @@ def deliver(subscriber_name: str, event: dict[str, Any], timeout: float = 10.0) 
     try:
         resp = requests.post(str(sub.url), data=body, headers=headers, timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
-        raise TransientError(f"webhook {sub.name}: {type(exc).__name__}") from None
+        raise DeliveryFailed(f"webhook {sub.name}: {type(exc).__name__}", None) from None
     if 300 <= resp.status_code < 400:
-        raise TransientError(f"webhook {sub.name}: HTTP {resp.status_code} redirect not followed "
-                             "(point the subscriber's url at the final address)")
+        raise DeliveryFailed(f"webhook {sub.name}: HTTP {resp.status_code} redirect not followed "
+                             "(point the subscriber's url at the final address)", resp.status_code)
     if not 200 <= resp.status_code < 300:
-        raise TransientError(f"webhook {sub.name}: HTTP {resp.status_code}")
+        raise DeliveryFailed(f"webhook {sub.name}: HTTP {resp.status_code}", resp.status_code)
     return resp.status_code

@@ -1,4 +1,6 @@
-"""Delivery of events to webhook subscribers: one task per (subscriber, event), retried, dead-lettered."""
+"""One webhook delivery as a task: what `nexus-sync dlq replay` sends for a delivery the outbox relay gave up
+on (nexus_sync.outbox.webhook_relay dead-letters it under this task's name). Deliveries themselves are owed
+work drained by the relay."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,10 +14,3 @@ from tasks.base import PipelineTask
 def webhook(subscriber: str, event: dict[str, Any]) -> dict:
     """POST one signed event to one subscriber (the event is small: counts, never records)."""
     return {"status": webhooks.deliver(subscriber, event)}
-
-
-def fan_out(event: dict[str, Any]) -> int:
-    subs = webhooks.subscribers_for(event["event_type"], event)  # filters (kinds, fields, severity) first
-    for sub in subs:
-        webhook.delay(sub.name, event)
-    return len(subs)

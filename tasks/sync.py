@@ -14,7 +14,7 @@ from nexus_sync.celery_app import app
 from nexus_sync.config import get_settings
 from nexus_sync.pipeline import TaskRef
 from tasks.base import PipelineTask
-from tasks.notify import fan_out
+from tasks.outbox import kick, relay_archive, relay_events
 
 log = logging.getLogger(__name__)
 
@@ -88,30 +88,24 @@ def dedup(sync_hid: str, batch_no: int) -> dict:
 
 @app.task(base=BatchTask, name=names.PERSIST)
 def persist(sync_hid: str, batch_no: int) -> dict:
-    """Batched upsert into raw_data in one transaction with the batch's bookkeeping."""
-    return pipeline.persist(sync_hid, batch_no)
-
-
-@app.task(base=BatchTask, name=names.ARCHIVE)
-def archive(sync_hid: str, batch_no: int) -> dict:
-    """Append new/updated records to ClickHouse; the last batch triggers notify."""
-    counts, finished = pipeline.archive(sync_hid, batch_no)
-    if finished:
+    """Batched upsert into raw_data in one transaction with the batch's bookkeeping and its archive owed; the
+    last batch triggers notify (the archive catches up through the outbox relay, kicked here)."""
+    counts = pipeline.persist(sync_hid, batch_no)
+    kick(relay_archive)
+    if pipeline.sync_finished(sync_hid):
         notify.delay(sync_hid=sync_hid)
     return counts
 
 
 @app.task(base=PipelineTask, name=names.NOTIFY)
 def notify(sync_hid: str) -> dict | None:
-    """Close the sync (pipeline.close_sync), then what that sets off: trace, metrics, webhooks, alerts,
-    recovery (pipeline.announce)."""
+    """Close the sync (pipeline.close_sync: its events, alerts and webhooks owed), kick the relay that sends
+    them, then what the close sets off here: trace, metrics, recovery (pipeline.announce)."""
     closed = pipeline.close_sync(sync_hid)
     if closed is None:
         return None
-    announced = pipeline.announce(closed)
-    for event in announced.webhook_events:
-        fan_out(event)
-    return announced.summary(closed)
+    kick(relay_events)
+    return pipeline.announce(closed).summary(closed)
 
 
 @app.task(base=PipelineTask, name=names.RECOVER_DUE)

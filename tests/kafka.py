@@ -12,7 +12,7 @@ def read_events(bootstrap: str, topic: str, match: Callable[[dict[str, Any]], bo
     """The topic's events that `match`, read from the start of every partition. The partitions are assigned,
     not subscribed: no consumer group to join, so a loaded machine makes this slower, never wrong. Returns as
     soon as `want` have come (then reads `linger` seconds more, for a duplicate right behind), or at the deadline
-    with what came. `keys`: each event gets its message key as `_key`."""
+    with what came. `keys`: each event gets its message key as `_key` and its headers as `_headers`."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tests-read-events",
@@ -27,7 +27,10 @@ def read_events(bootstrap: str, topic: str, match: Callable[[dict[str, Any]], bo
             if msg is not None and not msg.error() and msg.value() is not None:
                 event = orjson.loads(msg.value())
                 if match(event):
-                    got.append(event | {"_key": msg.key().decode()} if keys else event)
+                    if keys:
+                        event |= {"_key": msg.key().decode(),
+                                  "_headers": {k: v.decode() for k, v in (msg.headers() or [])}}
+                    got.append(event)
                     if len(got) == want:
                         deadline = min(deadline, time.monotonic() + linger)
     finally:

@@ -1,13 +1,13 @@
 """`nexus-sync`: the command line of operators and developers. One module per group of commands:
 stack (dev stack, database, simulator), connectors, syncs, dlq, operate (worker, beat, flower, schedules),
-tools (demo, chaos, bench)."""
+status (what the outbox owes), tools (demo, chaos, bench)."""
 from __future__ import annotations
 
 import sys
 
 import typer
 
-from nexus_sync.cli import connectors, dlq, entities, operate, records, stack, syncs, tools
+from nexus_sync.cli import connectors, dlq, entities, operate, records, stack, status, syncs, tools
 from nexus_sync.cli.syncs import run_sync, wait_for
 from nexus_sync.config import ConfigError
 from nexus_sync.errors import SyncError
@@ -22,6 +22,7 @@ for sub, name in ((stack.dev_app, "dev"), (stack.db_app, "db"), (connectors.app,
                   (operate.schedule_app, "schedule"), (entities.app, "entities"), (records.app, "records")):
     app.add_typer(sub, name=name)
 app.add_typer(operate.app)  # worker, beat, flower: top-level commands
+app.add_typer(status.app)  # status: what the outbox owes
 app.add_typer(tools.app)  # demo, chaos, bench
 
 

@@ -1,7 +1,9 @@
 """The sync pipeline's stages as plain functions; tasks/ wraps each in a Celery task.
 
-start → fetch (one page per call, staged in Redis) → per batch: normalize → dedup → persist → archive
-→ close (once per sync) → announce. Every stage is idempotent: run twice, same rows, same counts.
+start → fetch (one page per call, staged in Redis) → per batch: normalize → dedup → persist (its archive
+owed) → close (once per sync, when every batch is persisted; its announcements owed) → announce. What is owed
+goes out through the outbox relay (nexus_sync.outbox). Every stage is idempotent: run twice, same rows, same
+counts.
 
     context        the sync's context, the task message's sync (task_ref), progress mark, fetch frontier
     ids            row ids, archive ids, UTC times
@@ -14,9 +16,10 @@ start → fetch (one page per call, staged in Redis) → per batch: normalize �
     changes        watched-field changes recorded at persist, announced as record.changed
     completeness   the vendor's totals per endpoint against what was fetched
     lifecycle      missing_since after a complete full sync, the records.lifecycle event, retention
-    archiving      ClickHouse
-    close          the sync's close: report, cursor, event (Closed)
-    announce       what a close sets off: trace, metrics, alerts, recovery
+    owing          what persist and close owe the outbox: archive rows, events, webhook deliveries
+    archiving      one batch's archive work sent now (tests, bench; the relay does it otherwise)
+    close          the sync's close: report, cursor, announcements owed (Closed)
+    announce       what a close sets off: trace, metrics, recovery
     resume         stalled syncs and the typed steps that move them on
 """
 from __future__ import annotations
@@ -38,7 +41,7 @@ from nexus_sync.pipeline.context import (
 from nexus_sync.pipeline.deduplicating import dedup
 from nexus_sync.pipeline.fetching import Fetched, fetch, fetch_failed
 from nexus_sync.pipeline.ids import ARCHIVE_NS, iso, utcnow, uuid4_texts, uuid5_text
-from nexus_sync.pipeline.ledger import BATCH_STAGES, batch_failed, batch_persisted
+from nexus_sync.pipeline.ledger import BATCH_STAGES, batch_failed, batch_persisted, sync_finished
 from nexus_sync.pipeline.normalizing import normalize
 from nexus_sync.pipeline.persisting import StoreError, persist
 from nexus_sync.pipeline.resume import (
@@ -58,6 +61,6 @@ __all__ = [
     "LostBatch", "LostFetch", "ResumeBatch", "ResumeFetch", "StartResult", "Step", "StoreError", "SyncContext",
     "TaskRef", "announce", "archive", "batch_failed", "batch_persisted", "close_sync", "dedup", "fetch",
     "fetch_failed", "frontier", "iso", "load", "log_context", "mark_progress", "normalize", "persist",
-    "release_lock", "resume_plan", "stalled", "start", "start_failed", "task_ref", "utcnow", "uuid4_texts",
+    "release_lock", "resume_plan", "stalled", "start", "start_failed", "sync_finished", "task_ref", "utcnow", "uuid4_texts",
     "uuid5_text",
 ]

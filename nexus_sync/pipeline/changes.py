@@ -1,6 +1,6 @@
 """Change-aware events: an UPDATED record whose watched fields (models: each kind's WATCHED) changed gets a
 `record_changes` row in its persist's transaction — before/after of those fields, its 0-100 severity after the
-change — and at the sync's close each such row goes out once as a `record.changed` event: on Kafka
+change — and at the sync's close each such row is owed once as a `record.changed` event (nexus_sync.outbox): to Kafka
 (NEXUS_CHANGES_TOPIC, key = the record id) and to the webhook subscribers that list it and whose filters
 (kinds, fields, min_severity: nexus_sync.webhooks) let it through. A re-sync of unchanged data writes no
 row, so it emits nothing; a batch without UPDATED rows runs no query at all (persisting calls `record` only
@@ -8,15 +8,13 @@ for rows it upserts)."""
 from __future__ import annotations
 
 import uuid
-from contextlib import closing
 from typing import Any, Iterator
 
+import sqlalchemy as sa
+
 from nexus_sync import db, webhooks
-from nexus_sync.config import get_settings
-from nexus_sync.events import publish_many
 from nexus_sync.models import DATA_MODELS
-from nexus_sync.pipeline.close import Closed
-from nexus_sync.pipeline.context import SyncContext, load
+from nexus_sync.pipeline.context import SyncContext
 from nexus_sync.pipeline.ids import iso, uuid5_text
 from nexus_sync.severity import label
 
@@ -63,28 +61,15 @@ def record(cur: Any, ctx: SyncContext, kind: str) -> None:
                              "tenant": str(ctx.connector.tenant_id), "source": ctx.source})
 
 
-def publish(closed: Closed) -> list[dict[str, Any]]:
-    """The sync's record.changed events on Kafka; returns those some webhook subscriber takes (for fan-out).
-    Called on the close that published the sync's event (Closed.event), so a notify run twice publishes once."""
-    subscribers = webhooks.subscribers_for(webhooks.RECORD_CHANGED)
-    for_webhooks: list[dict[str, Any]] = []
-    ctx = load(closed.sync_hid)
-    topic = get_settings().changes_topic
-    for chunk in _chunks(ctx, closed.report["sync_id"]):
-        publish_many(topic, ((e["record_id"], e) for e in chunk))
-        for_webhooks += [e for e in chunk if any(s.wants(e) for s in subscribers)]
-    return for_webhooks
-
-
-def _chunks(ctx: SyncContext, sync_id: str) -> Iterator[list[dict[str, Any]]]:
-    """The sync's change rows as events, CHUNK at a time, in the order they were written."""
+def events(conn: sa.Connection, ctx: SyncContext, sync_id: str) -> Iterator[list[dict[str, Any]]]:
+    """The sync's change rows as `record.changed` events, CHUNK at a time, in the order they were written (owed
+    at its close: pipeline.owing)."""
     rc = db.record_changes.c
     prefix = CHANGES_NS.bytes + f"{ctx.sync_hid}:".encode()
     after = 0
     while True:
-        with closing(db.get_engine().connect()) as conn:
-            rows = conn.execute(db.record_changes.select().where(rc.sync_history_id == ctx.sync_hid, rc.id > after)
-                                .order_by(rc.id).limit(CHUNK)).all()
+        rows = conn.execute(db.record_changes.select().where(rc.sync_history_id == ctx.sync_hid, rc.id > after)
+                            .order_by(rc.id).limit(CHUNK)).all()
         if not rows:
             return
         yield [{

@@ -1,6 +1,8 @@
 """Closing a sync, in one place: counts, completeness, status, cursor (only when there is no gap and no short
-listing), lifecycle, report, sync_history, breaker, lock, and the Kafka events — returned as one typed outcome
-for what follows (nexus_sync.pipeline.announce)."""
+listing), lifecycle, report, sync_history, and its announcements owed (Kafka events, webhook deliveries: the
+outbox, in the same transaction), then breaker and lock — returned as one typed outcome for what follows
+(nexus_sync.pipeline.announce). A sync closes once its batches are persisted: archive and announcements
+catch up through the outbox relay, so ClickHouse or Kafka being down never holds a sync open."""
 from __future__ import annotations
 
 import uuid
@@ -12,33 +14,30 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nexus_sync import breaker, catalog, db
-from nexus_sync.config import get_settings
-from nexus_sync.events import publish, sync_complete_event
 from nexus_sync.pipeline import lifecycle
 from nexus_sync.pipeline.completeness import Completeness, read_completeness
 from nexus_sync.pipeline.context import SyncContext, load
 from nexus_sync.pipeline.ids import iso, utcnow
 from nexus_sync.pipeline.ledger import MAX_REPORTED_INVALID, finished
+from nexus_sync.pipeline.owing import owe_announcements
 from nexus_sync.pipeline.starting import release_lock
 
 
 @dataclass(frozen=True)
 class Closed:
-    """A closed sync: its report, and the `connector.sync.complete` event when this close published it (None
-    when an earlier close already told its outcome: notify ran twice), with the `records.lifecycle` events it
-    published before it."""
+    """A closed sync: its report, and the `connector.sync.complete` event when this close owed it (None when
+    an earlier close already did for this outcome: notify ran twice)."""
 
     sync_hid: str
     report: dict[str, Any]
     event: dict[str, Any] | None
     started_at: datetime
     completed_at: datetime
-    lifecycle_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def close_sync(sync_hid: str) -> Closed | None:
-    """Close the sync once all its batches are done (None before that). Run again, it changes nothing and
-    publishes the event only if no close has published it yet (a publish that failed is retried)."""
+    """Close the sync once all its batches are persisted or failed (None before that). Run again, it changes
+    nothing and owes its announcements only if no close has owed them for this outcome yet."""
     ctx = load(sync_hid)
     if not finished(ctx):
         return None
@@ -59,16 +58,17 @@ def close_sync(sync_hid: str) -> Closed | None:
             completed = utcnow()
             changes = lifecycle.apply(conn, ctx, complete=tally.complete)
             report = _write_close(conn, ctx, run, tally, completed, changes, details)
+        event = None
+        if report is not None and run.event_published_status != tally.status:  # owed once per outcome
+            event = owe_announcements(conn, ctx, report, changes, completed)
+            conn.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == ctx.sync_hid)
+                         .values(event_published_status=tally.status))
     if not repeat:
         breaker.record(ctx.connector.id, tally.status)
     release_lock(ctx.connector.id, sync_hid)  # the next sync may start while this one's event goes out
     if report is None:  # closed before it had a report (start_sync dead-lettered)
         return None
-    event, lifecycle_events = None, []
-    if run.event_published_status != tally.status:  # the lifecycle parts first: they go again if this fails
-        lifecycle_events = lifecycle.publish_events(ctx, changes, iso(completed))
-        event = _publish(ctx, report, completed)
-    return Closed(sync_hid, report, event, ctx.started_at, completed, lifecycle_events)
+    return Closed(sync_hid, report, event, ctx.started_at, completed)
 
 
 @dataclass
@@ -173,17 +173,3 @@ def _write_close(conn: sa.Connection, ctx: SyncContext, run: Any, tally: _Tally,
         errors_count=tally.failed + tally.invalid, duration_ms=duration_ms, completed_at=completed,
         next_sync_at=next_at, error_details={**details, "report": report, "lifecycle": changes.ids()}))
     return report
-
-
-def _publish(ctx: SyncContext, report: dict[str, Any], completed: datetime) -> dict[str, Any]:
-    """The report's `connector.sync.complete` event on Kafka, then remembered as published."""
-    records = report["records"]
-    event = sync_complete_event(
-        sync_id=ctx.sync_id, connector_id=str(ctx.connector.id), tenant_id=str(ctx.connector.tenant_id),
-        status=report["status"], new=records["new"], updated=records["updated"], touched=records["unchanged"],
-        duration_ms=report["duration_ms"], errors=report["errors"], timestamp=iso(completed))
-    publish(get_settings().kafka_topic, str(ctx.connector.id), event)
-    with db.get_engine().begin() as conn:
-        conn.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == ctx.sync_hid)
-                     .values(event_published_status=report["status"]))
-    return event

@@ -78,7 +78,7 @@ def load(sync_hid: str) -> SyncContext:
 TASK_PARAMS: dict[str, tuple[str, ...]] = {
     names.START_SYNC: ("connector", "sync_hid", "trigger"),
     names.FETCH: ("sync_hid", "batch_no", "state", "since"),
-    **{name: ("sync_hid", "batch_no") for name in (names.NORMALIZE, names.DEDUP, names.PERSIST, names.ARCHIVE)},
+    **{name: ("sync_hid", "batch_no") for name in (names.NORMALIZE, names.DEDUP, names.PERSIST)},
     names.NOTIFY: ("sync_hid",),
 }
 

@@ -14,7 +14,7 @@ from nexus_sync.errors import StagedBatchMissing
 from nexus_sync.pipeline.context import SyncContext, load
 
 MAX_REPORTED_INVALID = 100
-BATCH_STAGES = ("normalize", "dedup", "persist", "archive")
+BATCH_STAGES = ("normalize", "dedup", "persist")  # archive: owed at persist, sent by the outbox relay
 NEW, UPDATED, UNCHANGED = "N", "U", "S"  # a record's dedup class, one letter per record in the "dedup" part
 
 
@@ -54,7 +54,7 @@ def staged_rows(sync_hid: str, batch_no: int, norm: dict[str, Any]) -> list[byte
 
 
 def finished(ctx: SyncContext) -> bool:
-    """Every page is fetched and each of its batches is archived or failed."""
+    """Every page is fetched and each of its batches is persisted or failed (its archive is owed work)."""
     sb = db.sync_batches.c
     with db.get_engine().connect() as conn:
         total = conn.execute(sa.select(db.sync_runs.c.pages_total).where(
@@ -63,8 +63,12 @@ def finished(ctx: SyncContext) -> bool:
             return False
         done = conn.execute(sa.select(sa.func.count()).where(
             sb.sync_history_id == ctx.sync_hid,
-            sa.or_(sb.archived_at.is_not(None), sb.status == "FAILED"))).scalar_one()
+            sb.status.in_(("PERSISTED", "FAILED")))).scalar_one()
     return bool(done >= total)
+
+
+def sync_finished(sync_hid: str) -> bool:
+    return finished(load(sync_hid))
 
 
 def batch_failed(sync_hid: str, batch_no: int, error: str) -> bool:

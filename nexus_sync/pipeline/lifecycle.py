@@ -18,7 +18,6 @@ import sqlalchemy as sa
 
 from nexus_sync import catalog, db, names
 from nexus_sync.config import get_settings
-from nexus_sync.events import publish
 from nexus_sync.pipeline.context import SyncContext
 from nexus_sync.pipeline.ids import iso, utcnow
 from nexus_sync.redis_client import get_redis
@@ -104,14 +103,6 @@ def events(ctx: SyncContext, changes: Changes, timestamp: str) -> list[dict[str,
             **{k: len(v) for k, v in lists.items()}, "parts": parts, "timestamp": timestamp}
     return [{**head, "part": n + 1, **{f"{k}_ids": v[n * size:(n + 1) * size] for k, v in lists.items()}}
             for n in range(parts)]
-
-
-def publish_events(ctx: SyncContext, changes: Changes, timestamp: str) -> list[dict[str, Any]]:
-    """The parts on Kafka (lifecycle_topic, keyed by connector like the sync's event); returned for webhooks."""
-    out = events(ctx, changes, timestamp)
-    for event in out:
-        publish(get_settings().lifecycle_topic, str(ctx.connector.id), event)
-    return out
 
 
 def stale(connector: str, days: float) -> list[dict[str, Any]]:

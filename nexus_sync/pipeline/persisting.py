@@ -14,7 +14,7 @@ import psycopg2.errors
 import sqlalchemy as sa
 from psycopg2.extras import Json
 
-from nexus_sync import db
+from nexus_sync import db, staging
 from nexus_sync.archive import tab_field
 from nexus_sync.entities import link_batch
 from nexus_sync.errors import StagedBatchMissing
@@ -33,6 +33,7 @@ from nexus_sync.pipeline.ledger import (
     staged_norm,
     staged_rows,
 )
+from nexus_sync.pipeline.owing import owe_archive
 
 COLUMNS = "id, tenant_id, source, type, source_id, hash, data, raw_data, ingested_at, last_seen"
 # updated rows (and new ones that turn out to exist) are upserted from a session-local staging table
@@ -75,8 +76,8 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
         norm = staged_norm(sync_hid, batch_no)
         classes: str = staged(sync_hid, batch_no, "dedup")["classes"]
     except StagedBatchMissing:
-        if batch_persisted(sync_hid, batch_no):  # a late duplicate delivery: archive has dropped the staging,
-            return {"skipped": 1}                # which it does only after this batch's persist completed
+        if batch_persisted(sync_hid, batch_no):  # a late duplicate delivery: the staging is dropped only
+            return {"skipped": 1}                # after this batch's persist completed
         raise
     sids, hashes = norm["sid"], norm["c"]
     changed = [i for i, c in enumerate(classes) if c != UNCHANGED]
@@ -100,10 +101,12 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
                 kept = set((already[1] or {}).get("refused", []))
                 learn(ctx, learned(kept))
                 _after_persist(ctx, batch_no, changed_data(kept))  # idempotent: a crash may have come first
+                staging.drop(sync_hid, batch_no)
                 return {"skipped": 1}
             refused = _write_rows(cur, ctx, norm, classes, lines)
             link_batch(cur, ctx, norm["kind"], ((sids[i], lines[i]) for i in changed if i not in refused))
             counts = _record_batch(cur, ctx, batch_no, norm, classes, refused)
+            owe_archive(cur, ctx, batch_no, norm, classes, lines, refused)  # the outbox: in this transaction
         raw_conn.commit()
     except psycopg2.Error as exc:  # its text may quote a row (COPY's CONTEXT line): keep code and message only
         raw_conn.rollback()
@@ -115,6 +118,7 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
         raw_conn.close()
     learn(ctx, learned(refused))
     extra = _after_persist(ctx, batch_no, changed_data(refused))
+    staging.drop(sync_hid, batch_no)  # what the archive needs is owed in PostgreSQL
     return counts | extra | {"refused": len(refused), "write_ms": int((time.perf_counter() - started) * 1000)}
 
 

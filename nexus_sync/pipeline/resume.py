@@ -84,7 +84,7 @@ def resume_plan(sync_hid: str) -> list[Step]:
     with db.get_engine().connect() as conn:
         total = conn.execute(sa.select(db.sync_runs.c.pages_total).where(
             db.sync_runs.c.sync_history_id == hid)).scalar()
-        batches = {r.batch_no: r for r in conn.execute(sa.select(sb.batch_no, sb.status, sb.archived_at).where(
+        batches = {r.batch_no: r for r in conn.execute(sa.select(sb.batch_no, sb.status).where(
             sb.sync_history_id == hid))}
     front = frontier(sync_hid)
     if total is not None:
@@ -96,12 +96,9 @@ def resume_plan(sync_hid: str) -> list[Step]:
     steps: list[Step] = []
     for n in range(last + 1):
         b = batches.get(n)
-        if b is not None and (b.status == "FAILED" or b.archived_at is not None):
+        if b is not None and b.status in ("FAILED", "PERSISTED"):  # persisted: its archive is owed work
             continue
-        if b is not None and b.status == "PERSISTED":
-            steps.append(ResumeBatch(n, "archive"))
-        else:
-            steps.append(_unpersisted(sync_hid, n))
+        steps.append(_unpersisted(sync_hid, n))
     if total is None:
         if front is not None and front.batch is not None:
             steps.append(ResumeFetch(front.batch, front.state, front.since))

@@ -42,9 +42,18 @@ def run_inline(connector: str, twice: bool = False) -> tuple[str, dict[str, Any]
 
 
 def close(sync_hid: str) -> dict[str, Any] | None:
-    """pipeline.close_sync's report (None: the sync has batches still to do)."""
+    """pipeline.close_sync's report (None: the sync has batches still to do); what the close owes (events,
+    webhooks) is then sent in this process, as the outbox relay would."""
     closed = pipeline.close_sync(sync_hid)
+    relay_events()
     return closed.report if closed is not None else None
+
+
+def relay_events() -> dict[str, Any]:
+    """The events relay's run, in this process (a worker's beat would start it)."""
+    from nexus_sync.outbox import relay
+
+    return relay.run_events()
 
 
 def raw_rows(tenant_id: uuid.UUID) -> list[Any]:
@@ -111,3 +120,17 @@ def scratch_database(revision: str) -> Iterator[sa.Engine]:
         with admin.connect() as c:
             c.execute(sa.text(f"DROP DATABASE {name}"))
         admin.dispose()
+
+
+def owed(sync_hid: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """(target, event) of what the sync's close owes and the relay has not sent yet (a sent row's payload is
+    dropped), in the order it goes out; `prefix` keeps the targets starting with it (kafka, webhook:)."""
+    from nexus_sync.outbox.store import KAFKA, unpack
+
+    o = db.outbox.c
+    with db.get_engine().connect() as conn:
+        rows = conn.execute(sa.select(o.target, o.payload).where(
+            o.sync_history_id == uuid.UUID(sync_hid), o.target.startswith(prefix), o.target != "archive",
+            o.payload.is_not(None)).order_by(o.id)).all()
+    return [(r.target, unpack(r.payload)["event"] if r.target == KAFKA else unpack(r.payload)) for r in rows]
+

@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from nexus_sync import db, names, pipeline
 from nexus_sync.config import get_settings
 from nexus_sync.errors import TransientError
-from nexus_sync.pipeline import lifecycle
+from nexus_sync.outbox import kafka_relay
+from nexus_sync.outbox.store import event_id
 from nexus_sync.redis_client import get_redis
 from tests.kafka import read_events
+from tests.pipeline import helpers
 from tests.pipeline.helpers import run_inline, small_simulator
 
 AGENTS = "/web/api/v2.1/agents"
@@ -29,16 +31,16 @@ def s1():
 
 @pytest.fixture
 def published(monkeypatch) -> list[dict[str, Any]]:
-    """The records.lifecycle events as they go to Kafka (still sent)."""
+    """The records.lifecycle events as the outbox relay sends them to Kafka (still sent)."""
     sent: list[dict[str, Any]] = []
-    real = lifecycle.publish
+    real = kafka_relay.publish_many
 
-    def spy(topic: str, key: str, event: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-        assert topic == get_settings().lifecycle_topic
-        sent.append(event)
-        real(topic, key, event, *args, **kwargs)
+    def spy(topic: str, keyed: list[tuple[str, dict[str, Any]]], *args: Any, **kwargs: Any) -> int:
+        if topic == get_settings().lifecycle_topic:
+            sent.extend(event for _, event in keyed)
+        return real(topic, keyed, *args, **kwargs)
 
-    monkeypatch.setattr(lifecycle, "publish", spy)
+    monkeypatch.setattr(kafka_relay, "publish_many", spy)
     return sent
 
 
@@ -78,7 +80,8 @@ def test_complete_full_sync_marks_exactly_the_removed_and_clears_them_when_back(
     gone = missing(conn)
     assert set(gone) == set(removed) and set(gone.values()) == {started_at(hid)}
     [event] = published
-    assert event == {"event_type": "records.lifecycle", "connector": conn.name, "connector_id": str(conn.id),
+    assert event == {"event_id": event_id(hid, "records.lifecycle", "SUCCESS", "1"),
+                     "event_type": "records.lifecycle", "connector": conn.name, "connector_id": str(conn.id),
                      "sync_id": report["sync_id"], "tenant_id": str(conn.tenant_id), "missing": 7, "returned": 0,
                      "deleted": 0, "missing_ids": sorted(removed), "returned_ids": [], "deleted_ids": [],
                      "part": 1, "parts": 1, "timestamp": event["timestamp"]}
@@ -110,7 +113,8 @@ def test_vendor_outage_mid_sync_marks_nothing_missing(s1, make_connector, publis
     closed = pipeline.close_sync(hid)
     assert closed is not None and closed.report["status"] == "PARTIAL"
     assert closed.report["lifecycle"] == {"applied": False, "missing": 0, "returned": 0, "deleted": 0}
-    assert missing(conn) == {} and closed.lifecycle_events == [] and published == []
+    helpers.relay_events()
+    assert missing(conn) == {} and helpers.owed(hid) == [] and published == []
 
 
 def test_short_listing_marks_nothing_missing(s1, make_connector, published):
@@ -175,7 +179,11 @@ def test_event_parts_carry_at_most_the_chunk_of_ids(s1, make_connector, publishe
     assert got == published
 
 
-def test_webhook_subscribers_get_the_parts_after_the_sync_event(s1, make_connector):
+def test_webhook_subscribers_get_the_parts_after_the_sync_event(s1, make_connector, monkeypatch, tmp_path):
+    hooks = tmp_path / "hooks.yaml"
+    hooks.write_text("subscribers:\n  - name: lifecycle-hook\n    url: http://127.0.0.1:9/hook\n"
+                     "    events: [connector.sync.complete, records.lifecycle]\n")
+    monkeypatch.setattr(get_settings(), "webhooks_file", hooks)
     conn = make_connector(s1, "sentinelone", page_size=100)
     run_inline(conn.name)
     s1.vendor("sentinelone").remove_agents(2)
@@ -192,7 +200,13 @@ def test_webhook_subscribers_get_the_parts_after_the_sync_event(s1, make_connect
         state, batch = fetched.next, batch + 1
     closed = pipeline.close_sync(hid)
     assert closed is not None
-    kinds = [e["event_type"] for e in pipeline.announce(closed).webhook_events]
-    assert kinds[:2] == ["connector.sync.complete", "records.lifecycle"]
-    again = pipeline.close_sync(hid)  # notify ran twice: the event is out, nothing goes again
-    assert again is not None and again.event is None and again.lifecycle_events == []
+    owed = helpers.owed(hid)
+    # Kafka: the parts before the sync's event; each webhook subscriber: the sync's event, then the parts
+    assert [e["event_type"] for t, e in owed if t == "kafka"][:2] == ["records.lifecycle", "connector.sync.complete"]
+    assert [e["event_type"] for t, e in owed if t == "webhook:lifecycle-hook"][:2] == [
+        "connector.sync.complete", "records.lifecycle"]
+    with db.get_engine().begin() as c:  # nothing listens at that address: these deliveries are not the point
+        c.execute(db.outbox.delete().where(db.outbox.c.target == "webhook:lifecycle-hook"))
+    helpers.relay_events()
+    again = pipeline.close_sync(hid)  # notify ran twice: the events are owed once, nothing goes again
+    assert again is not None and again.event is None and helpers.owed(hid) == []

@@ -26,15 +26,18 @@ def okta_sim() -> Iterator[Simulator]:
 
 @pytest.fixture
 def notify_inline(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """run_inline's close becomes notify's body (close_sync, then announce, which publishes record.changed on
-    Kafka); returns the event types each announce gave the webhook fan-out."""
+    """run_inline's close becomes notify's body (close_sync, which owes record.changed among its events, then
+    announce), followed by the relay that publishes them on Kafka; returns the event types each close owed
+    to Kafka."""
     announced: list[list[str]] = []
 
     def close(sync_hid: str) -> dict[str, Any] | None:
         closed = pipeline.close_sync(sync_hid)
         if closed is None:
             return None
-        announced.append([e["event_type"] for e in pipeline.announce(closed).webhook_events])
+        pipeline.announce(closed)
+        announced.append([e["event_type"] for _, e in helpers.owed(sync_hid, "kafka")])
+        helpers.relay_events()
         return closed.report
 
     monkeypatch.setattr(helpers, "close", close)
@@ -90,8 +93,8 @@ def test_okta_user_deprovisioned_is_recorded_and_published_once(okta_sim, make_c
         "connector": conn.name, "tenant_id": str(conn.tenant_id), "kind": "user", "source_id": rid,
         "changes": {"status": {"before": "ACTIVE", "after": "DEPROVISIONED"}}, "severity": 0,
         "severity_label": "info"}
-    # no webhook subscriber takes record.changed here (tests/notify/test_change_webhooks.py has them)
-    assert notify_inline[-2:] == [["connector.sync.complete"], []]
+    # owed once: the second close of the same outcome owes nothing (webhooks: tests/notify/test_change_webhooks.py)
+    assert notify_inline[-2:] == [["connector.sync.complete", "record.changed"], []]
 
 
 def test_resync_of_unchanged_data_records_publishes_and_queries_nothing(okta_sim, make_connector, stack,

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from nexus_sync import db, names, pipeline, staging
+from nexus_sync.outbox.store import event_id
 from nexus_sync.redis_client import get_redis
 from tests.kafka import read_events
 from tests.pipeline.helpers import archive_count, close, cursor_of, raw_rows, run_inline
@@ -111,13 +112,16 @@ def test_second_trigger_while_running_is_recorded_as_skipped(sim, make_connector
 def test_close_publishes_the_spec_event_on_kafka(sim, make_connector, stack):
 
     conn = make_connector(sim, "okta")
-    _, report = run_inline(conn.name)
+    hid, report = run_inline(conn.name)
     events = read_events(stack["kafka"]["bootstrap"], "connector.sync.complete",
-                         lambda e: e["sync_id"] == report["sync_id"])
+                         lambda e: e["sync_id"] == report["sync_id"], keys=True, linger=2)
     assert len(events) == 1
     event = events[0]
-    assert set(event) == {"event_type", "sync_id", "connector_id", "tenant_id", "status", "records",
-                          "duration_ms", "errors", "timestamp"}
+    assert set(event) == {"event_id", "event_type", "sync_id", "connector_id", "tenant_id", "status", "records",
+                          "duration_ms", "errors", "timestamp", "_key", "_headers"}
+    # a stable id, in the payload and a header, keyed by connector as before: consumers drop repeats by it
+    assert event["event_id"] == event_id(hid, "connector.sync.complete", "SUCCESS") == event["_headers"]["event_id"]
+    assert event["_key"] == str(conn.id)
     assert event["event_type"] == "connector.sync.complete"
     assert event["connector_id"] == str(conn.id) and event["tenant_id"] == str(conn.tenant_id)
     assert event["status"] == "SUCCESS" and event["records"] == {"new": 450, "updated": 0, "touched": 0}
