@@ -1,5 +1,7 @@
 """`make chaos`: many connectors syncing against a faulty simulator while workers are SIGKILLed and
-Redis and PostgreSQL restart; then the database is compared with the simulator's ground truth."""
+Redis and PostgreSQL restart, and ClickHouse, the Kafka broker and a webhook subscriber are down for a stretch
+(chaos_outages); then the database is compared with the simulator's ground truth, and what reached ClickHouse,
+Kafka and the subscriber with what the syncs owed them."""
 from __future__ import annotations
 
 import json
@@ -17,6 +19,7 @@ from typing import Any, Callable
 import requests
 
 from nexus_sync import names, runs
+from nexus_sync.dev import chaos_outages as outage
 
 ROOT = Path(__file__).resolve().parents[2]
 CURSOR_SQL = {"crowdstrike": "raw_data->>'modified_timestamp'", "okta": "raw_data->>'lastUpdated'"}
@@ -32,6 +35,7 @@ class ChaosOptions:
     timeout_rate: float = 0.02
     slow_ms: int = 20
     timeout: float = 600.0
+    outage_seconds: float = 40.0  # Kafka down this long from before the first sync; ClickHouse, the webhook ~same
     keep: bool = False
     out: Path | None = None
     say: Callable[[str], None] = print
@@ -58,6 +62,9 @@ def run(opts: ChaosOptions) -> int:
 
     started: list[procs.Proc] = []
     workers: list[procs.Proc] = []
+    secrets: dict[str, dict[str, str]] = {}
+    sub = outage.configure(state, env, secrets)
+    outages = outage.Outages()
     try:
         opts.say(f"chaos state dir {state}")
         devstack.up(state)
@@ -76,17 +83,26 @@ def run(opts: ChaosOptions) -> int:
                 "slow_ms": opts.slow_ms}).raise_for_status()
         requests.post(f"{url_b}/_sim/crowdstrike/faults", timeout=10,
                       json={"broken_paths": ["/devices/entities/devices/v2"]}).raise_for_status()
-        conns = _connectors(opts, state, url_a, url_b)
+        conns = _connectors(opts, state, url_a, url_b, secrets)
         for i in range(2):
             workers.append(procs.start_worker(state / "logs" / f"worker{i}.log", env=env, concurrency=2,
                                               name=f"chaos{i}"))
+        log = _logger(opts)
+        outage.stop_kafka(state, outages, log)
         hids = _trigger(conns)
         opts.say(f"{len(hids)} syncs started; chaos begins")
         chaos = threading.Thread(target=_chaos, args=(opts, state, env, workers), daemon=True)
+        stretches = threading.Thread(target=outage.run_stretches, args=(state, outages, opts.outage_seconds, sub,
+                                                                        log), daemon=True)
         chaos.start()
-        requests_sent = _wait(hids, opts.timeout)
+        stretches.start()
+        requests_sent = _wait(hids, opts.timeout, outages)
         chaos.join(120)
+        outage.drain(outages, opts.timeout)
         report = _report(conns, hids, {"faulty": url_a, "broken": url_b}, opts)
+        once = outage.exactly_once(hids, sub, conns)
+        report["outbox"] = {**vars(outages), "exactly_once": once}
+        report["ok"] = report["ok"] and once["ok"] and outages.drained_seconds is not None
         report["resume_requests_sent"] = requests_sent
         report["resumed_stalled"] = _resumed(state / "logs")
         _print(report, opts.say)
@@ -97,6 +113,7 @@ def run(opts: ChaosOptions) -> int:
             opts.say(f"saved {path}")
         return 0 if report["ok"] else 1
     finally:
+        sub.stop()
         for p in workers + started:
             p.stop()
         from nexus_sync import events
@@ -107,12 +124,12 @@ def run(opts: ChaosOptions) -> int:
             shutil.rmtree(state, ignore_errors=True)
 
 
-def _connectors(opts: ChaosOptions, state: Path, url_a: str, url_b: str) -> list[dict[str, Any]]:
+def _connectors(opts: ChaosOptions, state: Path, url_a: str, url_b: str, secrets: dict[str, dict[str, str]]
+                ) -> list[dict[str, Any]]:
     from nexus_sync import catalog
     from nexus_sync.simulator import discover
 
     conns: list[dict[str, Any]] = []
-    secrets: dict[str, dict[str, str]] = {}
     for vendor in ("crowdstrike", "okta"):
         for i in range(opts.instances):
             conns.append({"name": f"{vendor}-chaos-{i}", "type": vendor, "url": url_a, "broken": False,
@@ -137,12 +154,18 @@ def _trigger(conns: list[dict[str, Any]]) -> dict[str, str]:
     return {c["name"]: runs.trigger(c["name"], "chaos") for c in conns}
 
 
-def _chaos(opts: ChaosOptions, state: Path, env: dict[str, str], workers: list[Any]) -> None:
-    from nexus_sync.dev import devstack, procs
-
+def _logger(opts: ChaosOptions) -> Callable[[str], None]:
     def log(event: str) -> None:
         opts.events.append(f"{time.strftime('%H:%M:%S')} {event}")
         opts.say(f"  chaos: {event}")
+
+    return log
+
+
+def _chaos(opts: ChaosOptions, state: Path, env: dict[str, str], workers: list[Any]) -> None:
+    from nexus_sync.dev import devstack, procs
+
+    log = _logger(opts)
 
     def kill_and_restart(i: int) -> None:
         workers[i].kill()
@@ -169,21 +192,26 @@ STALL_SECONDS = 20  # the chaos run's stand-in for beat's resume_stalled (NEXUS_
 RESUME_EVERY = 5.0  # how often the run asks for it (beat: once a minute); each request expires before the next
 
 
-def _wait(hids: dict[str, str], timeout: float) -> int:
+def _wait(hids: dict[str, str], timeout: float, outages: outage.Outages) -> int:
     """Until every sync has ended; meanwhile do what beat does in production: have a worker resume stalled
-    syncs (a Redis restart can lose a message a worker was popping). Returns how many requests were sent."""
+    syncs (a Redis restart can lose a message a worker was popping) and run the outbox relays (noting what is
+    owed). Returns how many resume requests were sent."""
     import kombu.exceptions
     import redis
     import sqlalchemy as sa
 
     from nexus_sync.celery_app import app
 
-    sent, asked = 0, 0.0
+    sent, asked, relayed = 0, 0.0, 0.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if all(runs.status(hid)[0] not in (None, "RUNNING") for hid in hids.values()):
                 return sent
+            if time.monotonic() - relayed >= outage.RELAY_EVERY:
+                outages.sample()
+                outage.ask_relays(app)
+                relayed = time.monotonic()
             if time.monotonic() - asked >= RESUME_EVERY:
                 app.send_task(names.RESUME_STALLED, kwargs={"stall_seconds": STALL_SECONDS}, expires=RESUME_EVERY)
                 sent, asked = sent + 1, time.monotonic()
@@ -301,4 +329,6 @@ def _print(report: dict[str, Any], say: Callable[[str], None]) -> None:
             f"missing {r['missing']} dup {r['duplicated']} cursor-ahead {r['cursor_ahead']}")
     say(f"  faults served {json.dumps(report['faults_served'])}")
     say("  chaos: " + "; ".join(report["chaos_events"]))
+    for line in outage.lines(report):
+        say(line)
     say("CHAOS OK" if report["ok"] else "CHAOS FAILED")

@@ -20,7 +20,7 @@ from nexus_sync.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 ALERT_LOG_SECONDS = 300.0
-KICK_SECONDS = 1  # kicks closer together than this are one kick: a run drains what both would
+KICK_SECONDS = 1  # kicks within this are one run, sent this much later: it drains what each owed
 _logged: dict[str, float] = {}
 
 

@@ -113,9 +113,10 @@ def test_deprovisioned_user_reaches_the_subscribers_that_asked(okta_sim, make_co
     assert webhooks.verify(SECRET, headers["X-Nexus-Timestamp"], headers["X-Nexus-Delivery"], body,
                            headers["X-Nexus-Signature"])
     assert receiver.events("user-status", change, sync_id) == [event]
-    # the same event on Kafka, keyed by the record id
+    # the same event on Kafka, keyed by the record id, its event id in a header too
     [on_kafka] = consume(stack["kafka"]["bootstrap"], sync_id)
-    assert on_kafka.pop("_key") == event["record_id"] and on_kafka == event
+    assert on_kafka.pop("_key") == event["record_id"] and on_kafka.pop("_headers") == {"event_id": event["event_id"]}
+    assert on_kafka == event
 
     # the others: sync-only got its sync events and nothing else; the filtered ones got nothing
     assert _wait(lambda: receiver.events("sync-only", "connector.sync.complete", sync_id), 60)

@@ -1,4 +1,5 @@
-"""Webhooks (signed, retried, dead-lettered), alert events and Prometheus metrics, with a real worker."""
+"""Webhooks (signed; an outage waited out, a refusal retried then dead-lettered), alert events and Prometheus
+metrics, with a real worker."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,8 @@ import yaml
 from nexus_sync import alerts, db, webhooks
 from nexus_sync.cli import run_sync, wait_for
 from nexus_sync.dev import procs
+from nexus_sync.outbox.store import unpack
+from tasks.outbox import relay_events
 from tests.conftest import STATE, add_secrets, worker_env
 
 SECRET = "whsec-test-0123456789"
@@ -53,9 +56,9 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def receivers():
-    ok, slack, broken = Receiver(), Receiver(), Receiver(status=503)
-    yield {"ok": ok, "slack": slack, "broken": broken}
-    for r in (ok, slack, broken):
+    ok, slack, broken, gone = Receiver(), Receiver(), Receiver(status=503), Receiver(status=410)
+    yield {"ok": ok, "slack": slack, "broken": broken, "gone": gone}
+    for r in (ok, slack, broken, gone):
         r.server.shutdown()
 
 
@@ -66,8 +69,9 @@ def notify_worker(stack, secrets_file, receivers, tmp_path_factory):
         {"name": "dash", "url": receivers["ok"].url, "events": ["connector.sync.complete", "connector.sync.alert"]},
         {"name": "slack", "url": receivers["slack"].url, "events": ["connector.sync.alert"], "format": "slack"},
         {"name": "down", "url": receivers["broken"].url, "events": ["connector.sync.complete"]},
+        {"name": "gone", "url": receivers["gone"].url, "events": ["connector.sync.complete"]},
     ]}))
-    for name in ("dash", "slack", "down"):
+    for name in ("dash", "slack", "down", "gone"):
         add_secrets(secrets_file, f"webhook-{name}", {"secret": SECRET})
     port = procs.free_port()
     env = {**worker_env(), "NEXUS_WEBHOOKS_FILE": str(hooks), "NEXUS_METRICS_PORT": str(port)}
@@ -114,11 +118,25 @@ def test_a_sync_is_announced_to_subscribers_signed(sim, make_connector, notify_w
     assert headers["X-Nexus-Event"] == "connector.sync.complete"
     assert webhooks.verify(SECRET, headers["X-Nexus-Timestamp"], headers["X-Nexus-Delivery"], body,
                            headers["X-Nexus-Signature"])
-    # the subscriber that keeps answering 503 ends in the dead-letter queue after its retries
-    assert _wait(lambda: _letters("tasks.notify.webhook"), 60)
+    # the subscriber that refuses (410) ends in the dead-letter queue after its retries (the relay runs as
+    # beat would start it); the one answering 503 is away: its delivery waits in the outbox, never dead-lettered
+    beat = {"at": 0.0}
+
+    def relayed_then_letters() -> list:  # the relay every 2 s, as beat would start it
+        if time.monotonic() - beat["at"] > 2:
+            relay_events.delay()
+            beat["at"] = time.monotonic()
+        return _letters("tasks.notify.webhook")
+
+    assert _wait(relayed_then_letters, 90)
     letter = _letters("tasks.notify.webhook")[0]
-    assert letter.args[0] == "down" and "503" in letter.error and letter.retries == 3
-    assert len(receivers["broken"].got) >= 4  # first try + 3 retries
+    assert letter.args[0] == "gone" and "410" in letter.error and letter.retries == 3
+    assert len(receivers["gone"].got) == 4  # first try + 3 retries
+    assert len(receivers["broken"].got) >= 2 and {x.args[0] for x in _letters("tasks.notify.webhook")} == {"gone"}
+    with db.get_engine().connect() as c:
+        waiting = c.execute(sa.select(db.outbox.c.payload).where(
+            db.outbox.c.target == "webhook:down", db.outbox.c.done_at.is_(None))).scalars().all()
+    assert report["sync_id"] in [unpack(p)["sync_id"] for p in waiting]
 
 
 def _letters(task: str) -> list:
@@ -159,18 +177,20 @@ def test_metrics_after_a_sync(sim, make_connector, notify_worker):
     text = requests.get(notify_worker.metrics_url, timeout=5).text
     assert f'nexus_sync_duration_seconds_count{{connector="{conn.name}"}} 1.0' in text
     assert f'nexus_records_total{{connector="{conn.name}",outcome="new"}} 1200.0' in text
-    for stage in ("fetch", "normalize", "dedup", "persist", "archive", "notify"):
+    for stage in ("fetch", "normalize", "dedup", "persist", "notify"):
         assert f'nexus_stage_seconds_count{{stage="{stage}"}}' in text
-    assert "nexus_db_write_seconds_bucket" in text and "nexus_archive_lag_seconds_count" in text
+    assert "nexus_db_write_seconds_bucket" in text and "nexus_outbox_owed" in text
+    assert _wait(lambda: "nexus_archive_lag_seconds_count" in requests.get(notify_worker.metrics_url, timeout=5).text)
     assert 'nexus_queue_depth{queue="sync"}' in text and 'nexus_dedup_lookups_total{source="redis"}' in text
 
 
 def test_alert_rules_file_uses_real_metrics():
     rules = yaml.safe_load((Path(__file__).resolve().parents[2] / "deploy/prometheus/alerts.yml").read_text())
     exprs = " ".join(r["expr"] for g in rules["groups"] for r in g["rules"])
-    assert len(rules["groups"][0]["rules"]) == 6
+    assert len(rules["groups"][0]["rules"]) == 9
     for metric in ("nexus_sync_duration_seconds_bucket", "nexus_syncs_total", "nexus_task_errors_total",
-                   "nexus_stage_seconds_bucket", "nexus_db_write_seconds_bucket"):
+                   "nexus_stage_seconds_bucket", "nexus_db_write_seconds_bucket", "nexus_outbox_owed",
+                   "nexus_outbox_oldest_seconds"):
         assert metric in exprs
 
 

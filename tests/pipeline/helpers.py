@@ -76,6 +76,17 @@ def archive_count(tenant_id: uuid.UUID) -> int:
         f"SELECT count() AS n FROM {TABLE} WHERE tenant_id = toUUID('{tenant_id}')")[0]["n"])
 
 
+def archived(tenant_id: uuid.UUID, want: int, timeout: float = 60.0) -> int:
+    """The tenant's archive count once it reaches `want` (a worker's relay archives after the sync closes), or
+    whatever it is at the deadline."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (n := archive_count(tenant_id)) < want and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return n
+
+
 def stored(tenant_id: uuid.UUID) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """source id → (normalized data, the vendor record as stored)."""
     rd = db.raw_data.c

@@ -40,9 +40,11 @@ from nexus_sync.dev.devstack.stack import (
            down,
            restart_service,
            stack_info,
+           start_service,
            status,
+           stop_service,
            up,
 )
 
 __all__ = ["DB_NAME", "SECRET_SERVICES", "SERVICES", "START_TIMEOUT", "DevStackError", "ServiceStatus", "down",
-           "restart_service", "stack_info", "status", "up"]
+           "restart_service", "stack_info", "start_service", "status", "stop_service", "up"]

@@ -263,6 +263,32 @@ def restart_service(state_dir: Path, name: str) -> None:
             make_private(p)
 
 
+def stop_service(state_dir: Path, name: str) -> None:
+    """Stop one server (not postgres) and leave it stopped: an outage, until `start_service` (or `up`)."""
+    if name not in SERVERS:
+        raise ValueError(f"unknown server {name!r}; expected one of {', '.join(SERVERS)}")
+    p = paths(state_dir)
+    with locked(p):
+        passwords, _ = _passwords(p)
+        _stop(name, p, passwords)
+
+
+def start_service(state_dir: Path, name: str) -> None:
+    """Start one stopped server again on its port, with its data ("kafka" comes back empty: in-memory)."""
+    if name not in SERVERS:
+        raise ValueError(f"unknown server {name!r}; expected one of {', '.join(SERVERS)}")
+    p = paths(state_dir)
+    with locked(p):
+        ports = _known_ports(p)
+        passwords, _ = _passwords(p)
+        _await_port_release(ports.get(name))
+        try:
+            _ensure(p, (name,), ports, passwords)
+        finally:
+            _write_stack(p, _build_info(p, ports, passwords))
+            make_private(p)
+
+
 def _detail(name: str, p: Paths) -> tuple[int | None, str]:
     """The service's pid (None when it is not running) and what is known of it."""
     if name == "postgres":
