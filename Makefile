@@ -37,7 +37,7 @@ test: $(STAMP)  ## the test suite on the embedded stack (starts and stops its ow
 test-fast: $(STAMP)  ## tests without the worker-kill test
 	$(BIN)/python -m pytest -q --deselect tests/tasks/test_worker_kill.py
 
-chaos: $(STAMP)  ## 7 connectors vs a faulty simulator, 2 worker SIGKILLs, Redis + Postgres restarts; report
+chaos: $(STAMP)  ## 7 connectors vs a faulty simulator, 2 worker SIGKILLs, Redis + Postgres restarts, ClickHouse + Kafka + webhook outages; report
 	$(BIN)/nexus-sync chaos --crowdstrike 5000 --okta 2000 --out chaos/results
 
 stories: $(STAMP)  ## complete? gone? changed? same machine? adaptive? — told through the CLI on its own stack

@@ -34,14 +34,19 @@ def chaos(
     timeout_rate: float = typer.Option(0.02, help="share that never answer in time"),
     out: Optional[Path] = typer.Option(None, help="save the report as JSON in this folder"),
     keep: bool = typer.Option(False, "--keep", help="keep the run's state folder (logs)"),
+    outage_seconds: float = typer.Option(40.0, help="how long the Kafka broker (from before the first sync), "
+                                                    "ClickHouse and a webhook subscriber (503) are down"),
 ) -> None:
     """Sync many connectors against a faulty simulator while workers are SIGKILLed and Redis and
-    PostgreSQL restart; then compare the database with the simulator's ground truth (own stack)."""
+    PostgreSQL restart, and ClickHouse, the Kafka broker and a webhook subscriber are down for a stretch;
+    then compare the database with the simulator's ground truth, and count what reached ClickHouse, Kafka
+    and the subscriber once the outbox has drained (own stack)."""
     from nexus_sync.dev.chaos import ChaosOptions, run
 
     raise typer.Exit(run(ChaosOptions(instances=instances, crowdstrike=crowdstrike, okta=okta,
                                       rate_limit_rate=rate_limit_rate, error_5xx_rate=error_rate,
-                                      timeout_rate=timeout_rate, out=out, keep=keep, say=typer.echo)))
+                                      timeout_rate=timeout_rate, out=out, keep=keep, say=typer.echo,
+                                      outage_seconds=outage_seconds)))
 
 
 @app.command("bench")

@@ -19,7 +19,6 @@ from nexus_sync import alerts, db, webhooks
 from nexus_sync.cli import run_sync, wait_for
 from nexus_sync.dev import procs
 from nexus_sync.outbox.store import unpack
-from tasks.outbox import relay_events
 from tests.conftest import STATE, add_secrets, worker_env
 
 SECRET = "whsec-test-0123456789"
@@ -120,6 +119,8 @@ def test_a_sync_is_announced_to_subscribers_signed(sim, make_connector, notify_w
                            headers["X-Nexus-Signature"])
     # the subscriber that refuses (410) ends in the dead-letter queue after its retries (the relay runs as
     # beat would start it); the one answering 503 is away: its delivery waits in the outbox, never dead-lettered
+    from tasks.outbox import relay_events  # here: the Celery app is made with the stack's broker
+
     beat = {"at": 0.0}
 
     def relayed_then_letters() -> list:  # the relay every 2 s, as beat would start it
