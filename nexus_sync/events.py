@@ -9,14 +9,15 @@ import orjson
 
 from nexus_sync.errors import TransientError
 
-_producers: dict[tuple[int, str], Any] = {}
+_producers: dict[tuple[int, str, int], Any] = {}
 _lock = threading.Lock()
+REPORT_GRACE = 5.0  # seconds past a message's own timeout for its delivery report to come back
 
 
-def producer(bootstrap: str) -> Any:
+def producer(bootstrap: str, message_timeout_ms: int = 30000) -> Any:
     from confluent_kafka import Producer
 
-    key = (os.getpid(), bootstrap)  # a producer must not cross a fork
+    key = (os.getpid(), bootstrap, message_timeout_ms)  # a producer must not cross a fork
     with _lock:
         if key not in _producers:
             _producers[key] = Producer({
@@ -24,7 +25,7 @@ def producer(bootstrap: str) -> Any:
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 5,
-                "message.timeout.ms": 30000,
+                "message.timeout.ms": message_timeout_ms,
             })
         return _producers[key]
 
@@ -37,10 +38,12 @@ def publish(topic: str, key: str, event: dict[str, Any], bootstrap: str | None =
 
 def publish_many(topic: str, keyed: Iterable[tuple[str, dict[str, Any]]], bootstrap: str | None = None,
                  timeout: float = 30.0) -> int:
-    """Publish (key, event) pairs, then wait once for the broker's acks; TransientError if any does not come
-    (what is still queued is purged then: the caller sends again, it must not also go out later). An event
-    with an `event_id` carries it in a header too, for consumers that drop repeats without parsing.
-    Returns how many were published."""
+    """Publish (key, event) pairs, then wait for every message's delivery report; TransientError if any
+    failed. Each message gives up after `timeout` seconds of its own (message.timeout.ms) and the wait lasts
+    past that, so a failure is final: nothing of this call goes out later, behind a caller that sends it
+    again (giving up on the wait alone, as before, let a broker that came back take the message after all —
+    a repeat on the topic). An event with an `event_id` carries it in a header too, for consumers that drop
+    repeats without parsing. Returns how many were published."""
     if bootstrap is None:
         from nexus_sync.config import get_settings
 
@@ -51,7 +54,7 @@ def publish_many(topic: str, keyed: Iterable[tuple[str, dict[str, Any]]], bootst
         if err is not None:
             errors.append(str(err))
 
-    p, sent = producer(bootstrap), 0
+    p, sent = producer(bootstrap, int(timeout * 1000)), 0
     for key, event in keyed:
         value = orjson.dumps(event)
         headers = [("event_id", str(event["event_id"]).encode())] if event.get("event_id") else None
@@ -61,8 +64,8 @@ def publish_many(topic: str, keyed: Iterable[tuple[str, dict[str, Any]]], bootst
             p.flush(timeout)
             p.produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery)
         sent += 1
-    remaining = p.flush(timeout)
-    if remaining:
+    remaining = p.flush(timeout + REPORT_GRACE)
+    if remaining:  # not reported even so (should not happen): drop them rather than let them go out later
         p.purge()
         p.flush(0)
     if remaining or errors:

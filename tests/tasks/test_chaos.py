@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_chaos_run_loses_nothing_doubles_nothing_and_leaves_nothing_stuck(tmp_path):
     out = subprocess.run([sys.executable, "-m", "nexus_sync.cli", "chaos", "--crowdstrike", "800", "--okta", "400",
-                          "--out", str(tmp_path), "--outage-seconds", "20"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          "--out", str(tmp_path), "--outage-seconds", "30"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     [saved] = list(tmp_path.glob("chaos-*.json"))
     report = json.loads(saved.read_text())
