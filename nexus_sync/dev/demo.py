@@ -114,8 +114,19 @@ def run_demo(devices: int, users: int, change: float, all_types: bool = False, p
             devstack.down(state)
 
 
+def _drained(timeout: float = 60.0) -> None:
+    """A sync closes once its rows are in PostgreSQL; its archive and events follow through the outbox relay
+    (kicked after each persist and close): wait until nothing is owed."""
+    from nexus_sync.outbox import lag
+
+    deadline = time.monotonic() + timeout
+    while any(x.owed for x in lag.owed()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def _verify(reports: list[dict[str, Any]], expected_rows: int, tenant_id: uuid.UUID) -> int:
     ok = all(r.get("status") == "SUCCESS" for r in reports)
+    _drained()
     with db.get_engine().connect() as conn:
         rows = conn.execute(sa.select(sa.func.count()).select_from(db.raw_data)
                             .where(db.raw_data.c.tenant_id == tenant_id)).scalar_one()
