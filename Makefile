@@ -38,7 +38,7 @@ test-fast: $(STAMP)  ## tests without the worker-kill test
 	$(BIN)/python -m pytest -q --deselect tests/tasks/test_worker_kill.py
 
 chaos: $(STAMP)  ## 7 connectors vs a faulty simulator, 2 worker SIGKILLs, Redis + Postgres restarts, ClickHouse + Kafka + webhook outages; report
-	$(BIN)/nexus-sync chaos --crowdstrike 5000 --okta 2000 --out chaos/results
+	$(BIN)/nexus-sync chaos --crowdstrike 5000 --okta 2000 --outage-seconds 90 --out chaos/results
 
 stories: $(STAMP)  ## complete? gone? changed? same machine? adaptive? — told through the CLI on its own stack
 	$(BIN)/python examples/stories.py

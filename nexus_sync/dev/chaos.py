@@ -100,7 +100,7 @@ def run(opts: ChaosOptions) -> int:
         chaos.join(120)
         outage.drain(outages, opts.timeout)
         report = _report(conns, hids, {"faulty": url_a, "broken": url_b}, opts)
-        once = outage.exactly_once(hids, sub, conns)
+        once = outage.exactly_once(hids, sub, conns, outages)
         report["outbox"] = {**vars(outages), "exactly_once": once}
         report["ok"] = report["ok"] and once["ok"] and outages.drained_seconds is not None
         report["resume_requests_sent"] = requests_sent

@@ -86,11 +86,12 @@ class Outages:
     drained_seconds: float | None = None
 
     def begin(self, target: str) -> None:
-        self.stretches[target] = {"from": time.strftime("%H:%M:%S"), "t0": time.monotonic()}
+        self.stretches[target] = {"from": time.strftime("%H:%M:%S"), "t0": time.monotonic(), "since": time.time()}
 
     def end(self, target: str) -> None:
         s = self.stretches[target]
         s["to"], s["seconds"] = time.strftime("%H:%M:%S"), round(time.monotonic() - s.pop("t0"), 1)
+        s["until"] = time.time()
 
     def over(self) -> bool:
         return bool(self.stretches) and all("to" in s for s in self.stretches.values())
@@ -160,8 +161,13 @@ def drain(outages: Outages, timeout: float) -> None:
     from nexus_sync.celery_app import app
 
     deadline = time.monotonic() + timeout
-    while not outages.over() and time.monotonic() < deadline:
-        time.sleep(0.5)
+    while not outages.over() and time.monotonic() < deadline:  # beat goes on while the targets are down
+        try:
+            outages.sample()
+            ask_relays(app)
+        except (sa.exc.DBAPIError, redis.RedisError, kombu.exceptions.OperationalError):
+            pass
+        time.sleep(RELAY_EVERY)
     started = time.monotonic()
     while time.monotonic() < deadline:
         try:
@@ -174,11 +180,29 @@ def drain(outages: Outages, timeout: float) -> None:
         time.sleep(RELAY_EVERY)
 
 
-def exactly_once(hids: dict[str, str], sub: Subscriber, conns: list[dict[str, Any]]) -> dict[str, Any]:
+def exactly_once(hids: dict[str, str], sub: Subscriber, conns: list[dict[str, Any]],
+                 outages: Outages) -> dict[str, Any]:
     """What reached each target, against what the syncs owed it."""
     out: dict[str, Any] = {"kafka": _kafka(hids), "webhook": _webhook(hids, sub), "archive": _archive(hids, conns)}
     out["ok"] = all(v["ok"] for v in out.values())
+    out["closed_while_down"] = _closed_while_down(hids, outages)
     return out
+
+
+def _closed_while_down(hids: dict[str, str], outages: Outages) -> dict[str, int]:
+    """How many syncs closed (in PostgreSQL) while each target was down."""
+    from datetime import datetime, timezone
+
+    import sqlalchemy as sa
+
+    from nexus_sync import db
+
+    with db.get_engine().connect() as conn:
+        closed = [c.replace(tzinfo=timezone.utc).timestamp() for c in conn.execute(
+            sa.select(db.sync_history.c.completed_at).where(
+                db.sync_history.c.id.in_([uuid.UUID(h) for h in hids.values()]))).scalars() if isinstance(c, datetime)]
+    return {t: sum(1 for c in closed if s["since"] <= c <= s.get("until", time.time()))
+            for t, s in outages.stretches.items()}
 
 
 def _kafka(hids: dict[str, str]) -> dict[str, Any]:
@@ -250,8 +274,9 @@ def _sync_ids(hids: dict[str, str]) -> list[str]:
 def lines(report: dict[str, Any]) -> list[str]:
     """The report's outbox part, as the run prints it."""
     o = report["outbox"]
-    out = ["  outages: " + "; ".join(f"{t} {s.get('from')}–{s.get('to')} ({s.get('seconds')} s)"
-                                     for t, s in o["stretches"].items())]
+    down = o["exactly_once"]["closed_while_down"]
+    out = ["  outages: " + "; ".join(f"{t} {s.get('from')}–{s.get('to')} ({s.get('seconds')} s, "
+                                     f"{down.get(t, 0)} syncs closed meanwhile)" for t, s in o["stretches"].items())]
     out.append(f"  owed at peak {o['peak_total']} {json.dumps(o['peak'])}; drained in {o['drained_seconds']} s "
                "after the last outage ended")
     k, w, a = o["exactly_once"]["kafka"], o["exactly_once"]["webhook"], o["exactly_once"]["archive"]
