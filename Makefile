@@ -31,11 +31,11 @@ lint: $(STAMP)  ## ruff over the code and the tests, mypy over the code ([tool.m
 demo: $(STAMP)  ## real syncs on the embedded stack: CrowdStrike 5,000 hosts + Okta 2,000 users, twice
 	$(BIN)/nexus-sync demo
 
-test: $(STAMP)  ## the test suite on the embedded stack (starts and stops its own servers)
-	$(BIN)/python -m pytest -q
+test: $(STAMP)  ## the test suite in 2 processes, each on its own embedded stack (starts and stops its servers)
+	$(BIN)/python -m pytest -q -n 2 --durations=20
 
 test-fast: $(STAMP)  ## tests without the worker-kill test
-	$(BIN)/python -m pytest -q --deselect tests/tasks/test_worker_kill.py
+	$(BIN)/python -m pytest -q -n 2 --deselect tests/tasks/test_worker_kill.py
 
 chaos: $(STAMP)  ## 7 connectors vs a faulty simulator, 2 worker SIGKILLs, Redis + Postgres restarts; report
 	$(BIN)/nexus-sync chaos --crowdstrike 5000 --okta 2000 --out chaos/results
