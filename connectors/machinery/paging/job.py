@@ -204,17 +204,17 @@ class JobPaging(PagingSpec):
         job = state["job"]
         if "chunks" in state:
             chunk, *rest = state["chunks"]
-            records = conn.records_of(self._send(conn, self.read, ctx, job, chunk))
+            records = self.records(conn, self._send(conn, self.read, ctx, job, chunk))
             return Page(records, {"job": job, "chunks": rest} if rest else None)
         if "total" in state:
             params = {self.offset_param: state["offset"], self.count_param: conn.config.page_size}
-            records = self._records(conn, self._send(conn, self.read, ctx, job, params=params))
+            records = self.records(conn, self._send(conn, self.read, ctx, job, params=params))
             offset = state["offset"] + len(records)
             more = records and offset < state["total"]
             return Page(records, {**state, "offset": offset} if more else None, state["total"])
-        return Page(conn.records_of(self._send(conn, self.read, ctx, job)), None)
+        return Page(self.records(conn, self._send(conn, self.read, ctx, job)), None)
 
-    def _records(self, conn: DeclaredConnector, body: Any) -> list[Any]:
+    def records(self, conn: DeclaredConnector, body: Any) -> list[Any]:
         """The read answer's records; with `columns`, positional rows zipped with the column names (a column
         may be a {"name": ...} object; a short row's missing cells are None)."""
         rows = conn.records_of(body)
