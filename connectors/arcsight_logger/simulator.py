@@ -168,14 +168,19 @@ class ArcsightLoggerSim(VendorSim):
         return None
 
     # ---- searches
+    @staticmethod
+    def _key(body: dict[str, Any]) -> tuple[str, int]:
+        sid = body.get("search_session_id")
+        return str(body.get("user_session_id")), sid if isinstance(sid, int) else -1
+
     def _search(self, req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
         """The request body and its live search (400 for one that is closed, timed out or died)."""
         body = req.json()
-        key = (str(body.get("user_session_id")), body.get("search_session_id"))
+        key = self._key(body)
         with self._state:
-            search = self.searches.get(key)  # type: ignore[arg-type]
+            search = self.searches.get(key)
             if search is not None and search["done_at"] and search["done_at"] + search["timeout"] <= time.time():
-                del self.searches[key]  # type: ignore[arg-type]
+                del self.searches[key]
                 search = None
         if search is None:
             raise BadRequest(f"search session {str(key[1])[:20]} not found")
@@ -203,7 +208,7 @@ class ArcsightLoggerSim(VendorSim):
         search = {"hits": hits[:int(self.faults["search_cap"])], "scanned": len(hits), "polls": 0, "fail": fail,
                   "done_at": None, "timeout": float(timeout) / 1000 if isinstance(timeout, (int, float)) else 120.0}
         with self._state:
-            self.searches[(str(body.get("user_session_id")), sid)] = search
+            self.searches[self._key(body)] = search
         self._count("searches")
         return json_response(200, {"sessionId": sid})
 
@@ -238,6 +243,6 @@ class ArcsightLoggerSim(VendorSim):
     def close_search(self, req: Request) -> Response:
         body, _ = self._search(req)
         with self._state:
-            self.searches.pop((str(body.get("user_session_id")), body.get("search_session_id")), None)
+            self.searches.pop(self._key(body), None)
         self._count("closes")
         return Response(200, b"")

@@ -79,11 +79,12 @@ class OwnedSessionAuth(Auth):
         """The session in a query parameter or a JSON body field: the client's own 401 refresh cannot renew a
         value it was given, so a 401 is answered here: one new login, the request again with the new session."""
         where, name = ("params", str(self.spec.param)) if self.spec.param else ("json", str(self.spec.body_field))
-        carrier = dict(kwargs.pop(where, None) or {})
+        carrier: dict[str, Any] = dict(kwargs.pop(where, None) or {})
         for attempt in range(2):
             carrier[name] = self.value()
+            kwargs[where] = carrier
             try:
-                return http.request(method, url, **{where: carrier}, **kwargs)
+                return http.request(method, url, **kwargs)
             except AuthError:
                 if attempt or self.logins >= 2 or not self.renew:
                     raise

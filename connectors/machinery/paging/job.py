@@ -163,9 +163,9 @@ class JobPaging(PagingSpec):
 
     def _create(self, conn: DeclaredConnector, ctx: dict[str, Any]) -> Any:
         if self.client_id:  # never reused: the clock in ms, and randomness within it (a JSON-safe integer)
-            job = int(time.time() * 1000) * 1000 + secrets.randbelow(1000)
-            self._send(conn, self.create, ctx, job)
-            return job
+            chosen = int(time.time() * 1000) * 1000 + secrets.randbelow(1000)
+            self._send(conn, self.create, ctx, chosen)
+            return chosen
         job = dig(self._send(conn, self.create, ctx, None), self.job_id)
         if isinstance(job, int) and not isinstance(job, bool):
             job = str(job)

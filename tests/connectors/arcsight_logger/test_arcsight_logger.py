@@ -8,17 +8,19 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from connectors.arcsight_logger import CONNECTOR as Logger
 from connectors.arcsight_logger.simulator import ArcsightLoggerSim
+from connectors.machinery import JobPaging
 from nexus_sync.errors import AuthError, ConfigError, TransientError
 from nexus_sync.models import SecurityEvent
 from tests.connectors.util import make
 
 VENDOR = "arcsight_logger"
+PAGING = cast(JobPaging, Logger.decl.paging)
 START = "2024-01-01T00:00:00Z"
 # the fact sheet's /server/search/events answer (vendor-apis-2.md §24)
 FACTS = {"fields": [{"name": "_rowId", "type": "string"}, {"name": "Event Time", "type": "date"},
@@ -89,7 +91,7 @@ def ended_cleanly(sim) -> bool:
 
 
 def test_the_fact_sheets_events_zip_into_the_golden_record(sim, tmp_path):
-    [record] = Logger.decl.paging.records(connector(sim, tmp_path), FACTS)
+    [record] = PAGING.records(connector(sim, tmp_path), FACTS)
     assert record == {"_rowId": "0:12:345", "Event Time": "2024-06-01T09:12:03.000Z",
                       "deviceVendor": "Palo Alto Networks", "name": "TRAFFIC deny"}
     assert Logger.normalize(record) == {"uid": "0:12:345", "title": "TRAFFIC deny", "severity": "medium",
@@ -98,7 +100,7 @@ def test_the_fact_sheets_events_zip_into_the_golden_record(sim, tmp_path):
 
 
 def test_the_normalizer_is_total(sim, tmp_path):
-    short = Logger.decl.paging.records(connector(sim, tmp_path), {**FACTS, "results": [["1:2:3"]]})
+    short = PAGING.records(connector(sim, tmp_path), {**FACTS, "results": [["1:2:3"]]})
     assert short == [{"_rowId": "1:2:3", "Event Time": None, "deviceVendor": None, "name": None}]
     base = {"_rowId": "1:2:3", "name": "x", "priority": 9}
     assert Logger.normalize(base)["severity"] == "critical" and Logger.normalize(base)["time"] is None
