@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 class JobFailed(VendorDataError):
     """The job ended failed, or did not finish within its budget: asking this job again gets the same."""
 
@@ -116,8 +117,8 @@ class JobPaging(PagingSpec):
         return self.page(conn, ctx, state)
 
     def release(self, conn: DeclaredConnector, state: State | None) -> None:
-        if self.session:
-            job_session.adopt(conn, state)
+        if self.session and not job_session.adopt(conn, state):
+            return  # the session it lived in is lost, and the job with it
         if self.close is not None and state and "job" in state:
             self.end(conn, conn.template_context(), state["job"])
 
