@@ -82,7 +82,9 @@ class JobPaging(PagingSpec):
         return self
 
     def describe(self) -> str:
-        return f"async {self.noun} + " + ("chunks" if self.chunks else "offset/count" if self.total else "one read")
+        return (f"async {self.noun} + " + ("chunks" if self.chunks else "offset/count" if self.total else "one read")
+                + (f", windows halved at {self.window.cap:,}" if self.window else "")
+                + (", in the login session" if self.session else ""))
 
     def templates(self) -> Any:
         return self.model_dump(exclude={"job_pattern"})  # a regular expression's {m,n} is no template
