@@ -225,3 +225,27 @@ except Exception as exc:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ConfigError") and "pip install 'nexus-sync[greenbone]'" in out.stdout, out.stdout
+
+
+def test_demo_and_bench_find_the_gmp_port_and_ca(tmp_path, monkeypatch):
+    """`demo --all` fixes each GMP type's port and the CA folder before the simulator starts, and
+    examples/connectors-all.yaml names them; the bench reads them from the simulator's /_sim description."""
+    from nexus_sync import catalog
+    from nexus_sync.dev.demo import EXAMPLES, gmp_env
+    from nexus_sync.simulator import SimConfig
+
+    env = gmp_env(tmp_path)
+    assert len({env["NEXUS_SIM_GREENBONE_PORT"], env["NEXUS_SIM_GREENBONE_HOSTS_PORT"]}) == 2
+    for key, value in {**env, "NEXUS_SIM_URL": "http://127.0.0.1:1"}.items():
+        monkeypatch.setenv(key, value)
+    sim = Simulator(SimConfig(seed=7, sizes={"greenbone": 1, "greenbone_hosts": 1})).start()
+    try:
+        specs = {s.type: s.config for s in catalog.load_file(EXAMPLES / "connectors-all.yaml")}
+        described = sim.describe()["vendors"]
+        for vendor in ("greenbone", "greenbone_hosts"):
+            assert specs[vendor]["base_url"] == sim.base_url(vendor) == described[vendor]["config"]["base_url"]
+            ca = sim.vendor(vendor).ca_file.read_bytes()  # type: ignore[attr-defined]
+            assert open(specs[vendor]["ca_file"], "rb").read() == ca
+            assert open(described[vendor]["config"]["ca_file"], "rb").read() == ca
+    finally:
+        sim.stop()
