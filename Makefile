@@ -14,10 +14,10 @@ help:  ## list targets
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c $(LOCK) --upgrade pip
-	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev,greenbone]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install nexus-sync with its dev tools, versions from requirements.lock
+install: $(STAMP)  ## create .venv and install nexus-sync with its dev tools and the greenbone extra, versions from requirements.lock
 
 # pip-audit asks PyPI's JSON API per version (or OSV with AUDIT_FLAGS='-s osv'); where that cannot be
 # reached it lists every package as "could not be audited" and exits 0: AUDIT_FLAGS=--strict makes it fail
