@@ -32,10 +32,10 @@ demo: $(STAMP)  ## real syncs on the embedded stack: CrowdStrike 5,000 hosts + O
 	$(BIN)/nexus-sync demo
 
 test: $(STAMP)  ## the test suite in 2 processes, each on its own embedded stack (starts and stops its servers)
-	$(BIN)/python -m pytest -q -n 2 --durations=20
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope --durations=20
 
 test-fast: $(STAMP)  ## tests without the worker-kill test
-	$(BIN)/python -m pytest -q -n 2 --deselect tests/tasks/test_worker_kill.py
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope --deselect tests/tasks/test_worker_kill.py
 
 chaos: $(STAMP)  ## 7 connectors vs a faulty simulator, 2 worker SIGKILLs, Redis + Postgres restarts; report
 	$(BIN)/nexus-sync chaos --crowdstrike 5000 --okta 2000 --out chaos/results

@@ -47,6 +47,7 @@ DECLARATION = Declaration(
         offset_param="offset", count_param="length", page_in="body", columns="fields",
         close=Request(method="POST", path=SEARCH + "/close", json_body=SEARCH_ID),
         window=JobWindow(cap=10_000, lag_seconds=60)),
+    error_code="errorCode", error_message="errorMessage",  # the ESM's JSON error envelope (unconfirmed in §24)
     records="results", id_field="_rowId", cursor_format="iso",  # the cursor: the end of each window read
     # a search that failed answers HTTP 200 with "status": "error": a server error, retried with a new search
     error_when=ErrorWhen(path="status", values=("error",), status=500, message="message"),
