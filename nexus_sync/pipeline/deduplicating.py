@@ -37,7 +37,8 @@ def dedup(sync_hid: str, batch_no: int) -> dict[str, int]:
     now, resolution = seen.epoch(datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))), seen_resolution(ctx)
     touch = "".join(seen.TOUCH if c == UNCHANGED and seen.due(idents[i], known[sids[i]][1], now, resolution)
                     else seen.SKIP for i, c in enumerate(classes))
-    seen.add_untouched(sync_hid, (sids[i] for i, c in enumerate(classes) if c == UNCHANGED and touch[i] == seen.SKIP))
+    seen.add_untouched(sync_hid, batch_no,
+                       (sids[i] for i, c in enumerate(classes) if c == UNCHANGED and touch[i] == seen.SKIP))
     staging.put(sync_hid, batch_no, "dedup", {"classes": classes, "touch": touch, "cache_hits": hits})
     unchanged = classes.count(UNCHANGED)
     return {"new": classes.count(NEW), "updated": classes.count(UPDATED), "unchanged": unchanged,

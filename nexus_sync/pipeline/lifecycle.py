@@ -9,6 +9,7 @@ source id in the sync's set of records seen untouched — an unchanged record wh
 (relatime, pipeline.seen) keeps its older last_seen but was seen all the same."""
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from nexus_sync.pipeline.context import SyncContext
 from nexus_sync.pipeline.ids import iso, utcnow
 from nexus_sync.redis_client import get_redis
 
+log = logging.getLogger(__name__)
 EVENT_TYPE = "records.lifecycle"
 CLOCK_SKEW_SECONDS = 5  # allowance between workers' clocks (NTP keeps them within milliseconds)
 
@@ -65,7 +67,15 @@ def apply(conn: sa.Connection, ctx: SyncContext, complete: bool) -> Changes:
     rd = db.raw_data.c
     mine = (rd.tenant_id == ctx.connector.tenant_id, rd.source == ctx.source)
     written = rd.last_seen >= seen_from(ctx)
-    untouched = seen.untouched(str(ctx.sync_hid))
+    sb = db.sync_batches.c
+    persisted = conn.execute(sa.select(sb.batch_no).where(sb.sync_history_id == ctx.sync_hid,
+                                                           sb.status == "PERSISTED")).scalars()
+    kept = seen.untouched(str(ctx.sync_hid), persisted)
+    if kept is None and complete:  # without the set, rows seen but left untouched would look missing
+        log.warning("lifecycle not applied: the sync's set of rows seen untouched is lost",
+                    extra={"sync_id": ctx.sync_id})
+        complete = False
+    untouched = kept or set()
 
     def unwritten(missing_since: Any) -> list[str]:  # this sync's rows of `missing_since` it did not write
         return [sid for (sid,) in conn.execute(sa.select(rd.source_id).where(*mine, missing_since, ~written))]

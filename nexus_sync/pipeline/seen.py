@@ -23,6 +23,7 @@ from nexus_sync.redis_client import get_redis, text
 
 TOUCH = "1"  # in the dedup part's "touch" mask: an unchanged record whose last_seen is written by persist
 SKIP = "0"
+MARK = "\x00batch:"  # a member per batch in the sync's untouched set (a source id never holds a NUL: fetch)
 
 
 def entry(content: str, touched: int) -> str:
@@ -54,16 +55,21 @@ def due(identity: str, touched: int, now: int, resolution: int) -> bool:
     return (now - offset) // resolution != (touched - offset) // resolution
 
 
-def add_untouched(sync_hid: str, sids: Iterable[str]) -> None:
-    """Records this sync saw but whose last_seen it leaves (not due): lifecycle counts them as seen."""
-    batch = list(sids)
-    if batch:
-        pipe = get_redis().pipeline(transaction=False)
-        pipe.sadd(names.seen_untouched_key(sync_hid), *batch)
-        pipe.expire(names.seen_untouched_key(sync_hid), get_settings().stage_ttl_seconds)
-        pipe.execute()
+def add_untouched(sync_hid: str, batch_no: int, sids: Iterable[str]) -> None:
+    """Records this sync saw but whose last_seen it leaves (not due): lifecycle counts them as seen. With them,
+    the batch's mark, so that lifecycle can tell a complete set from one Redis lost (untouched)."""
+    key = names.seen_untouched_key(sync_hid)
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.sadd(key, f"{MARK}{batch_no}", *sids)
+    pipe.expire(key, get_settings().stage_ttl_seconds)
+    pipe.execute()
 
 
-def untouched(sync_hid: str) -> set[str]:
-    """The source ids add_untouched kept for the sync."""
-    return {text(v) for v in get_redis().smembers(names.seen_untouched_key(sync_hid))}
+def untouched(sync_hid: str, batches: Iterable[int]) -> set[str] | None:
+    """The source ids add_untouched kept for the sync; None when the set lacks the mark of one of `batches`
+    (Redis lost it: no proof of what the sync saw)."""
+    members = {text(v) for v in get_redis().smembers(names.seen_untouched_key(sync_hid))}
+    marks = {m for m in members if m.startswith(MARK)}
+    if not {f"{MARK}{b}" for b in batches} <= marks:
+        return None
+    return members - marks

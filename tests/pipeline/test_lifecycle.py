@@ -119,6 +119,34 @@ def test_a_record_really_absent_is_missing_beside_rows_left_untouched(s1, make_c
     assert report["lifecycle"]["missing"] == 3 and set(missing(conn)) == set(removed)
 
 
+def every_batch(conn) -> str:
+    """A sync's every batch, stage by stage, short of its close; returns the sync's id."""
+    hid = str(uuid.uuid4())
+    started = pipeline.start(conn.name, hid, "test")
+    state, batch = None, 0
+    while True:
+        fetched = pipeline.fetch(hid, batch, state, started.since)
+        for stage in (pipeline.normalize, pipeline.dedup, pipeline.persist, pipeline.archive):
+            stage(hid, batch)
+        if fetched.next is None:
+            return hid
+        state, batch = fetched.next, batch + 1
+
+
+def test_a_lost_set_of_rows_seen_untouched_marks_nothing_missing(s1, make_connector, published):
+    """Redis lost the sync's set before the close (restarted without its data): no proof of what it saw."""
+    conn = make_connector(s1, "sentinelone", page_size=100)
+    run_inline(conn.name)
+    s1.vendor("sentinelone").remove_agents(2)
+    later(conn)
+    hid = every_batch(conn)
+    get_redis().delete(names.seen_untouched_key(hid))
+    closed = pipeline.close_sync(hid)
+    assert closed is not None and closed.report["status"] == "SUCCESS"
+    assert closed.report["lifecycle"] == {"applied": False, "missing": 0, "returned": 0, "deleted": 0}
+    assert missing(conn) == {} and published == []
+
+
 def test_vendor_outage_mid_sync_marks_nothing_missing(s1, make_connector, published):
     conn = make_connector(s1, "sentinelone", page_size=100)
     run_inline(conn.name)
@@ -205,16 +233,7 @@ def test_webhook_subscribers_get_the_parts_after_the_sync_event(s1, make_connect
     run_inline(conn.name)
     s1.vendor("sentinelone").remove_agents(2)
     later(conn)
-    hid = str(uuid.uuid4())
-    started = pipeline.start(conn.name, hid, "test")
-    state, batch = None, 0
-    while True:
-        fetched = pipeline.fetch(hid, batch, state, started.since)
-        for stage in (pipeline.normalize, pipeline.dedup, pipeline.persist, pipeline.archive):
-            stage(hid, batch)
-        if fetched.next is None:
-            break
-        state, batch = fetched.next, batch + 1
+    hid = every_batch(conn)
     closed = pipeline.close_sync(hid)
     assert closed is not None
     kinds = [e["event_type"] for e in pipeline.announce(closed).webhook_events]
