@@ -191,20 +191,22 @@ def _groups(rows: list[tuple[str, RowKeys]], known: dict[tuple[str, str, str], t
 def _columns(tuples: Iterable[tuple[Any, ...]], width: int) -> list[str]:
     """Rows as columns, each one array literal for unnest(%s::type[], …): a single constant for the server to
     read (a list would go as ARRAY[…] of one expression per element, which PostgreSQL parses and plans slowly)."""
-    cols: list[list[str]] = [[] for _ in range(width)]
-    for t in tuples:
-        for col, value in zip(cols, t):
-            col.append(_element(value))
-    return ["{" + ",".join(col) + "}" for col in cols]
+    cols = list(zip(*tuples)) or [()] * width
+    return [_array(col) for col in cols]
 
 
-def _element(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(value)
-    text = str(value)
-    if '"' in text or "\\" in text:
-        text = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+def _array(values: tuple[Any, ...]) -> str:
+    """One column as a PostgreSQL array literal: floats bare, everything else quoted (escaped only when some
+    value holds a quote or a backslash: one check over the joined column, not a call per value)."""
+    if not values:
+        return "{}"
+    if isinstance(values[0], float):
+        return "{" + ",".join(map(repr, values)) + "}"
+    texts = list(map(str, values))
+    whole = "".join(texts)
+    if '"' in whole or "\\" in whole:
+        texts = [t.replace("\\", "\\\\").replace('"', '\\"') for t in texts]
+    return '{"' + '","'.join(texts) + '"}'
 
 
 __all__ = ["Key", "Linked", "link_keys", "link_lines"]
