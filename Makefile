@@ -14,10 +14,10 @@ help:  ## list targets
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c $(LOCK) --upgrade pip
-	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev,greenbone]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install nexus-sync with its dev tools, versions from requirements.lock
+install: $(STAMP)  ## create .venv and install nexus-sync with its dev tools and the greenbone extra, versions from requirements.lock
 
 # pip-audit asks PyPI's JSON API per version (or OSV with AUDIT_FLAGS='-s osv'); where that cannot be
 # reached it lists every package as "could not be audited" and exits 0: AUDIT_FLAGS=--strict makes it fail
@@ -31,11 +31,11 @@ lint: $(STAMP)  ## ruff over the code and the tests, mypy over the code ([tool.m
 demo: $(STAMP)  ## real syncs on the embedded stack: CrowdStrike 5,000 hosts + Okta 2,000 users, twice
 	$(BIN)/nexus-sync demo
 
-test: $(STAMP)  ## the test suite on the embedded stack (starts and stops its own servers)
-	$(BIN)/python -m pytest -q
+test: $(STAMP)  ## the test suite in 2 processes, each on its own embedded stack (starts and stops its servers)
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope --durations=20
 
 test-fast: $(STAMP)  ## tests without the worker-kill test
-	$(BIN)/python -m pytest -q --deselect tests/tasks/test_worker_kill.py
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope --deselect tests/tasks/test_worker_kill.py
 
 chaos: $(STAMP)  ## 7 connectors vs a faulty simulator, 2 worker SIGKILLs, Redis + Postgres restarts, ClickHouse + Kafka + webhook outages; report
 	$(BIN)/nexus-sync chaos --crowdstrike 5000 --okta 2000 --outage-seconds 90 --out chaos/results

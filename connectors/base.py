@@ -25,6 +25,8 @@ class ConnectorConfig(BaseModel):
     page_size: int = Field(500, ge=1)
     incremental: bool = Field(False, description="fetch only records changed since the saved cursor")
     rate_limit_per_minute: int | None = Field(None, ge=1, description="override the vendor's declared limit")
+    seen_resolution: int = Field(3600, ge=0, description="seconds: an unchanged record's last_seen is written "
+                                 "at most this often (relatime; 0: in every sync). README: last_seen")
 
     @field_validator("*")
     @classmethod

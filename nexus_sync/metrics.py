@@ -31,12 +31,14 @@ log = logging.getLogger(__name__)
 
 
 def observe_report(report: dict[str, Any]) -> None:
+    """The sync is counted last: a scrape that sees it closed also sees its duration and records (each metric is
+    its own file in multiprocess mode, read at scrape time)."""
     connector = report.get("connector", "?")
-    SYNCS.labels(connector, report.get("status", "?")).inc()
     if "duration_ms" in report:
         SYNC_DURATION.labels(connector).observe(report["duration_ms"] / 1000)
     for outcome in ("new", "updated", "unchanged", "invalid"):
         RECORDS.labels(connector, outcome).inc(report.get("records", {}).get(outcome, 0))
+    SYNCS.labels(connector, report.get("status", "?")).inc()
 
 
 def observe_stage(stage: str, seconds: float, result: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, ClassVar, Literal
 
 import orjson
+import xxhash
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nexus_sync.severity import LABELS, rate
@@ -404,15 +405,21 @@ def identity_key(kind: str, source: str, data: dict[str, Any]) -> str:
 VOLATILE_FIELDS = frozenset({"last_seen_time", "last_seen"})
 
 
+# the content hash is ours (the spec fixes only the identity hash, MD5): xxh3-64, 16 hex digits. Its length
+# tells its version: a dedup cache entry of the previous release (32-digit MD5) reads as a miss (pipeline.seen),
+# so an upgrade recomputes a stored row's hash from Postgres once instead of calling every record changed
+CONTENT_HASH_CHARS = 16
+
+
 def content_hash(data: dict[str, Any], raw: dict[str, Any] | None = None, volatile: tuple[str, ...] = ()) -> str:
-    """What decides UPDATED vs UNCHANGED: MD5 over the normalized data and the vendor record as received,
+    """What decides UPDATED vs UNCHANGED: xxh3-64 over the normalized data and the vendor record as received,
     minus the heartbeat fields (VOLATILE_FIELDS of the data, the connector's declared `volatile` paths of
     the record). A change the vendor makes outside the normalized fields (a rescan's risk score, an
     indicator's decayed score) is a change: the stored row always matches what the vendor last said."""
     stable = dict(data)
     for name in VOLATILE_FIELDS:
         stable.pop(name, None)
-    digest = hashlib.md5(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS))
+    digest = xxhash.xxh3_64(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS))
     if raw is not None:
         digest.update(b"\x1e")
         digest.update(orjson.dumps(without_paths(raw, volatile) if volatile else raw, option=orjson.OPT_SORT_KEYS))

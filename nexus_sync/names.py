@@ -37,7 +37,8 @@ def lock_key(connector_id: object) -> str:
 
 
 def dedup_key(tenant_id: object, source: str) -> str:
-    """The dedup cache of one connector: source id → content hash (v2: keyed by source id, not identity)."""
+    """The dedup cache of one connector: source id → content hash and last touch (v2: keyed by source id, not
+    identity; the value's format: nexus_sync.pipeline.seen)."""
     return f"{PREFIX}dedup:v2:{tenant_id}:{source}"
 
 
@@ -48,6 +49,11 @@ def dedup_pattern(tenant_id: object) -> str:
 
 def progress_key(sync_hid: str) -> str:
     return f"{PREFIX}sync:{sync_hid}:progress"
+
+
+def seen_untouched_key(sync_hid: str) -> str:
+    """A set of the source ids a sync saw without writing their last_seen (relatime: pipeline.seen)."""
+    return f"{PREFIX}sync:{sync_hid}:seen_untouched"
 
 
 def frontier_key(sync_hid: str) -> str:

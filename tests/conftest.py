@@ -12,8 +12,11 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-# the test stack lives in its own short path (unix socket limits) and never touches a dev's .nexus/
-STATE = Path(os.environ.get("NEXUS_TEST_STATE_DIR") or tempfile.mkdtemp(prefix="nxt-", dir="/tmp"))
+# the test stack lives in its own short path (unix socket limits) and never touches a dev's .nexus/; under
+# pytest-xdist (make test: -n 2) each worker process has its own stack, so a fixed dir gets the worker's id
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+STATE = (Path(os.environ["NEXUS_TEST_STATE_DIR"] + (f"-{_WORKER}" if _WORKER else ""))
+         if os.environ.get("NEXUS_TEST_STATE_DIR") else Path(tempfile.mkdtemp(prefix="nxt-", dir="/tmp")))
 os.environ["NEXUS_STATE_DIR"] = str(STATE)
 os.environ["NEXUS_BROKER_VISIBILITY_TIMEOUT"] = "8"  # a killed worker's tasks come back quickly
 os.environ["NEXUS_BROKER_RESTORE_INTERVAL"] = "1"

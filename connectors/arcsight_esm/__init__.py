@@ -11,8 +11,8 @@ from typing import Any
 from connectors.arcsight_esm import hooks
 from connectors.machinery import Declaration, HookPaging, SessionLogin, declare
 from connectors.machinery.auth.session import Logout
+from connectors.machinery.values import instant as _time
 from connectors.machinery.values import text as _text
-from nexus_sync.models import utc_iso
 
 LOGIN = "/www/core-service/rest/LoginService/"
 
@@ -44,14 +44,6 @@ def severity(value: Any) -> str:
     except ValueError:
         return WORDS.get(text, SEVERITY_FALLBACK)
     return "critical" if n >= 9 else "high" if n >= 7 else "medium" if n >= 5 else "low" if n >= 3 else "info"
-
-
-def _time(value: Any) -> str | None:
-    text = _text(value)
-    try:
-        return utc_iso(int(text) if text and text.isdigit() else text)
-    except ValueError:  # a time that does not parse is no time
-        return None
 
 
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:

@@ -12,13 +12,15 @@ from connectors.machinery.values import text as _text
 from nexus_sync.models import utc_iso
 
 NOT_ARCHIVED = [{"fieldName": "status", "operator": "NotEquals", "values": ["Archived"]}]
+# the console's cookie session, owned per task; the Malops type (connectors/cybereason_malops) uses this one
+SESSION = SessionLogin(path="/login.html", form={"username": "{username}", "password": "{password}"},
+                       cookie="JSESSIONID", refused=("error", "reset"), expired_path="/login.html",
+                       header="Cookie", template="JSESSIONID={session}", logout=Logout(path="/logout"))
 
 DECLARATION = Declaration(
     type="cybereason", title="Cybereason sensors", category="edr", kind="asset", stream="sensors",
     # base_url: https://<tenant>.cybereason.net (on-prem consoles often :8443)
-    auth=SessionLogin(path="/login.html", form={"username": "{username}", "password": "{password}"},
-                      cookie="JSESSIONID", refused=("error", "reset"), expired_path="/login.html",
-                      header="Cookie", template="JSESSIONID={session}", logout=Logout(path="/logout")),
+    auth=SESSION,
     request=Request(method="POST", path="/rest/sensors/query",
                     json_body={"filters": NOT_ARCHIVED, "sortDirection": "ASC"}),
     paging=PagePaging(page_param="offset", size_param="limit", where="body", start=0, total="totalResults"),

@@ -25,7 +25,7 @@ from connectors.machinery.auth.basic import BasicAuth
 from connectors.machinery.auth.google import GoogleServiceAccount
 from connectors.machinery.auth.header import HeaderAuth
 from connectors.machinery.auth.oauth2 import OAuth2, OAuth2ClientCredentials
-from connectors.machinery.auth.session import SessionLogin
+from connectors.machinery.auth.session import Logout, SessionLogin
 from connectors.machinery.auth.sigv4 import SigV4
 from connectors.machinery.connector import DeclaredConnector, FetchHook, State
 from connectors.machinery.declaration import Declaration, ErrorWhen, Pass, declare
@@ -34,6 +34,7 @@ from connectors.machinery.paging import PagingSpec
 from connectors.machinery.paging.graphql import GraphQLPaging
 from connectors.machinery.paging.hook import HookPaging
 from connectors.machinery.paging.job import JobFailed, JobPaging
+from connectors.machinery.paging.job_window import JobWindow
 from connectors.machinery.paging.marker import MarkerPaging
 from connectors.machinery.paging.next_url import NextUrlPaging
 from connectors.machinery.paging.offset import OffsetPaging
@@ -46,7 +47,7 @@ from connectors.machinery.templates import fill, vendor_text
 
 __all__ = ["Auth", "AuthSpec", "BasicAuth", "BrokenDeclaration", "Declaration", "DeclaredConnector", "ErrorWhen", "FetchHook",
            "GoogleServiceAccount", "GraphQLPaging", "HeaderAuth", "HookPaging", "JobFailed", "JobPaging",
-           "MarkerPaging", "NextUrlPaging", "OAuth2",
+           "JobWindow", "Logout", "MarkerPaging", "NextUrlPaging", "OAuth2",
            "OAuth2ClientCredentials", "OffsetPaging", "PagePaging", "PagingSpec", "Pass", "Request",
            "SearchAfterPaging", "SessionLogin", "SigV4", "State", "TokenPaging", "XmlTruncationPaging", "declare",
            "fill", "vendor_text"]

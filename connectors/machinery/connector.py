@@ -84,8 +84,13 @@ class DeclaredConnector(Connector):
         _, paging = self.decl.listing((state or {}).get("pass", 0))
         paging.release(self, {k: v for k, v in (state or {}).items() if k != "pass"} or None)
 
+    @property
+    def auth_runtime(self) -> Auth:
+        """This connector's auth at run time (a job living in the owned session hands it over: job_session)."""
+        return self._auth
+
     def close(self) -> None:
-        self._auth.close()
+        self._auth.close()  # an owned session handed over to the job's next task stays open
 
     # ---- templates and URLs
     def template_context(self, since: str | None = None) -> dict[str, Any]:

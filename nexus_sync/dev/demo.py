@@ -63,6 +63,24 @@ def kafka_events(sync_ids: set[str], timeout: float = 30.0) -> list[dict[str, An
     return found
 
 
+def gmp_env(state: Path) -> dict[str, str]:
+    """Greenbone's simulator speaks GMP over TLS on a port of its own per type, with a CA made at start: fixed
+    here, before it starts, so examples/connectors-all.yaml can name them (${NEXUS_SIM_GREENBONE_PORT},
+    ${NEXUS_SIM_GMP_CA_DIR}/greenbone-ca.pem)."""
+    import connectors
+    from nexus_sync.simulator.gmp import GMP_CA_ENV, GMP_PORT_ENV
+
+    ca_dir = (state / "sim-gmp").resolve()
+    ca_dir.mkdir(parents=True, exist_ok=True)
+    env, ports = {GMP_CA_ENV: str(ca_dir)}, set()
+    for vendor in sorted(t for t, c in connectors.registry().items() if c.auth == "gmp"):
+        while (port := procs.free_port()) in ports:
+            continue
+        ports.add(port)
+        env[GMP_PORT_ENV.format(vendor=vendor.upper())] = str(port)
+    return env
+
+
 def run_demo(devices: int, users: int, change: float, all_types: bool = False, per_type: int = 1000) -> int:
 
     settings = get_settings()
@@ -79,7 +97,7 @@ def run_demo(devices: int, users: int, change: float, all_types: bool = False, p
         port = procs.free_port()
         sim_url = f"http://127.0.0.1:{port}"
         env = {"NEXUS_SIM_URL": sim_url, "NEXUS_CREDENTIALS_FILE": str(EXAMPLES / "secrets.yaml"),
-               "NEXUS_STATE_DIR": str(state)}
+               "NEXUS_STATE_DIR": str(state), **(gmp_env(state) if all_types else {})}
         os.environ.update(env)
         specs = catalog.load_file(EXAMPLES / ("connectors-all.yaml" if all_types else "connectors.yaml"))
         sizes = ({s.type: per_type for s in specs} if all_types else {"crowdstrike": devices, "okta": users})

@@ -77,7 +77,7 @@ class Linked:
     new: int = 0
     merged: int = 0
     findings: int = 0
-    losers: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    losers: dict[str, str] = field(default_factory=dict)  # entity id → the entity it merged into (ids as text)
 
     def counts(self) -> dict[str, int]:
         return {"entity_rows": self.rows, "entities_new": self.new, "entities_merged": self.merged,
@@ -109,47 +109,48 @@ def link_keys(cur: Any, tenant: uuid.UUID, source: str, kind: str, rows: list[tu
     cur.execute(LOCK_SQL, (f"entities:{tenant}",))
     wanted = {(r.kind, k.type, k.value) for _, r in rows for k in r.keys}
     cur.execute(FIND_SQL, (*_columns(wanted, 3), str(tenant)))
-    known = {(kd, t, v): (eid, created) for kd, t, v, eid, created in cur.fetchall()}
+    # entity ids as text throughout: a batch's thousands of new ids are never UUID objects formatted again
+    known = {(kd, t, v): (str(eid), created) for kd, t, v, eid, created in cur.fetchall()}
     created = dict(known.values())
     groups = _groups(rows, known)
-    entity_of: dict[int, uuid.UUID] = {}
-    new: list[tuple[uuid.UUID, str, str]] = []
+    entity_of: dict[int, str] = {}
+    new: list[tuple[str, str, str]] = []
     for members, hit in groups:
         if hit:
-            survivor, *losers = sorted(hit, key=lambda e: (created[e], str(e)))
+            survivor, *losers = sorted(hit, key=lambda e: (created[e], e))
             done.losers.update({loser: survivor for loser in losers})
         else:
-            survivor = uuid.uuid4()
+            survivor = str(uuid.uuid4())
             first = rows[members[0]][1]
             new.append((survivor, first.kind, first.label[:500]))
         entity_of.update({m: survivor for m in members})
     if done.losers:
-        gone, kept = [str(e) for e in done.losers], [str(e) for e in done.losers.values()]
+        gone, kept = list(done.losers), list(done.losers.values())
         for sql in MERGE_SQL:
             cur.execute(sql, (gone, kept, str(tenant)))
         cur.execute(DROP_SQL, (str(tenant), gone))
     if new:
-        cur.execute(NEW_SQL, (str(tenant), *_columns([(str(e), kd, label) for e, kd, label in new], 3)))
+        cur.execute(NEW_SQL, (str(tenant), *_columns(new, 3)))
     done.new, done.merged = len(new), len(done.losers)
     _write_links(cur, tenant, source, kind, rows, entity_of, known, done)
     return done
 
 
 def _write_links(cur: Any, tenant: uuid.UUID, source: str, kind: str, rows: list[tuple[str, RowKeys]],
-                 entity_of: dict[int, uuid.UUID], known: dict[tuple[str, str, str], Any], done: Linked) -> None:
-    keys = {(r.kind, k.type, k.value): str(entity_of[i]) for i, (_, r) in enumerate(rows) for k in r.keys
+                 entity_of: dict[int, str], known: dict[tuple[str, str, str], Any], done: Linked) -> None:
+    keys = {(r.kind, k.type, k.value): entity_of[i] for i, (_, r) in enumerate(rows) for k in r.keys
             if (r.kind, k.type, k.value) not in known}  # a known key is its entity's already (or was just merged)
     if keys:
         cur.execute(KEYS_SQL, (str(tenant), *_columns([(*k, e) for k, e in keys.items()], 4)))
     links = []
     for i, (sid, r) in enumerate(rows):
         best = strongest(r.keys)
-        links.append((sid, str(entity_of[i]), best.type, CONFIDENCE[best.type]))
+        links.append((sid, entity_of[i], best.type, CONFIDENCE[best.type]))
     where = (str(tenant), source, kind)
     cur.execute(LINKS_SQL, (*_columns(links, 4), *where))
     if kind != "vulnerability":
         return
-    found = [(sid, str(entity_of[i]), r.cve) for i, (sid, r) in enumerate(rows) if r.cve]
+    found = [(sid, entity_of[i], r.cve) for i, (sid, r) in enumerate(rows) if r.cve]
     done.findings = len(found)
     if found:
         cur.execute(FINDINGS_SQL, (*_columns(found, 3), *where))
@@ -157,8 +158,8 @@ def _write_links(cur: Any, tenant: uuid.UUID, source: str, kind: str, rows: list
         cur.execute(UNFIND_SQL, (*where, _columns([(sid,) for sid, r in rows if not r.cve], 1)[0]))
 
 
-def _groups(rows: list[tuple[str, RowKeys]], known: dict[tuple[str, str, str], tuple[uuid.UUID, Any]]
-            ) -> list[tuple[list[int], set[uuid.UUID]]]:
+def _groups(rows: list[tuple[str, RowKeys]], known: dict[tuple[str, str, str], tuple[str, Any]]
+            ) -> list[tuple[list[int], set[str]]]:
     """The batch's rows in groups of one thing each: rows sharing a key, or hitting one entity, are one group;
     with the existing entities each group hits (several: they are one, to be merged)."""
     parent: dict[Any, Any] = {}
@@ -179,7 +180,7 @@ def _groups(rows: list[tuple[str, RowKeys]], known: dict[tuple[str, str, str], t
             if node in known:
                 union(node, ("entity", known[node][0]))
     members: dict[Any, list[int]] = {}
-    hits: dict[Any, set[uuid.UUID]] = {}
+    hits: dict[Any, set[str]] = {}
     for i in range(len(rows)):
         members.setdefault(find(("row", i)), []).append(i)
     for eid, _ in known.values():
@@ -190,20 +191,22 @@ def _groups(rows: list[tuple[str, RowKeys]], known: dict[tuple[str, str, str], t
 def _columns(tuples: Iterable[tuple[Any, ...]], width: int) -> list[str]:
     """Rows as columns, each one array literal for unnest(%s::type[], …): a single constant for the server to
     read (a list would go as ARRAY[…] of one expression per element, which PostgreSQL parses and plans slowly)."""
-    cols: list[list[str]] = [[] for _ in range(width)]
-    for t in tuples:
-        for col, value in zip(cols, t):
-            col.append(_element(value))
-    return ["{" + ",".join(col) + "}" for col in cols]
+    cols = list(zip(*tuples)) or [()] * width
+    return [_array(col) for col in cols]
 
 
-def _element(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(value)
-    text = str(value)
-    if '"' in text or "\\" in text:
-        text = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+def _array(values: tuple[Any, ...]) -> str:
+    """One column as a PostgreSQL array literal: floats bare, everything else quoted (escaped only when some
+    value holds a quote or a backslash: one check over the joined column, not a call per value)."""
+    if not values:
+        return "{}"
+    if isinstance(values[0], float):
+        return "{" + ",".join(map(repr, values)) + "}"
+    texts = list(map(str, values))
+    whole = "".join(texts)
+    if '"' in whole or "\\" in whole:
+        texts = [t.replace("\\", "\\\\").replace('"', '\\"') for t in texts]
+    return '{"' + '","'.join(texts) + '"}'
 
 
 __all__ = ["Key", "Linked", "link_keys", "link_lines"]

@@ -4,24 +4,28 @@ is deleted. Never after a PARTIAL, FAILED or incremental sync: a vendor outage m
 asset vanished. One `records.lifecycle` event per sync (in parts of at most NEXUS_LIFECYCLE_CHUNK_IDS ids),
 only when something went missing, came back or was deleted.
 
-"Seen in this sync" is `last_seen >= started_at` (seen_from): persist writes every record's last_seen in every sync. A
-last_seen written less often (relatime-style, to spare writes) must keep this exact for lifecycle, or the
-window here must widen to what it guarantees."""
+"Seen in this sync" is exact: `last_seen >= started_at` (seen_from) for the rows persist touched, or the
+source id in the sync's set of records seen untouched — an unchanged record whose last_seen was not due
+(relatime, pipeline.seen) keeps its older last_seen but was seen all the same."""
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from nexus_sync import catalog, db, names
 from nexus_sync.config import get_settings
+from nexus_sync.pipeline import seen
 from nexus_sync.pipeline.context import SyncContext
 from nexus_sync.pipeline.ids import iso, utcnow
 from nexus_sync.redis_client import get_redis
 
+log = logging.getLogger(__name__)
 EVENT_TYPE = "records.lifecycle"
 CLOCK_SKEW_SECONDS = 5  # allowance between workers' clocks (NTP keeps them within milliseconds)
 
@@ -57,16 +61,33 @@ class Changes:
 
 def apply(conn: sa.Connection, ctx: SyncContext, complete: bool) -> Changes:
     """In the close's transaction. Rows seen again are cleared after any sync (a record the vendor sent exists);
-    rows not seen are marked, and those missing past the retention deleted, only after a complete full sync."""
+    rows not seen are marked, and those missing past the retention deleted, only after a complete full sync.
+    Seen: last_seen written by this sync, or kept untouched by it (relatime: pipeline.seen)."""
     rd = db.raw_data.c
     mine = (rd.tenant_id == ctx.connector.tenant_id, rd.source == ctx.source)
-    seen = rd.last_seen >= seen_from(ctx)
+    written = rd.last_seen >= seen_from(ctx)
+    sb = db.sync_batches.c
+    persisted = conn.execute(sa.select(sb.batch_no).where(sb.sync_history_id == ctx.sync_hid,
+                                                           sb.status == "PERSISTED")).scalars()
+    kept = seen.untouched(str(ctx.sync_hid), persisted)
+    if kept is None and complete:  # without the set, rows seen but left untouched would look missing
+        log.warning("lifecycle not applied: the sync's set of rows seen untouched is lost",
+                    extra={"sync_id": ctx.sync_id})
+        complete = False
+    untouched = kept or set()
+
+    def unwritten(missing_since: Any) -> list[str]:  # this sync's rows of `missing_since` it did not write
+        return [sid for (sid,) in conn.execute(sa.select(rd.source_id).where(*mine, missing_since, ~written))]
+
     changes = Changes(applied=complete)
-    changes.returned = _ids(conn, db.raw_data.update().where(*mine, rd.missing_since.is_not(None), seen)
-                            .values(missing_since=None).returning(rd.source_id))
+    back = [sid for sid in unwritten(rd.missing_since.is_not(None)) if sid in untouched] if untouched else []
+    changes.returned = _ids(conn, db.raw_data.update().where(
+        *mine, rd.missing_since.is_not(None), sa.or_(written, _among(back)))
+        .values(missing_since=None).returning(rd.source_id))
     if not complete:
         return changes
-    changes.missing = _ids(conn, db.raw_data.update().where(*mine, rd.missing_since.is_(None), ~seen)
+    gone = [sid for sid in unwritten(rd.missing_since.is_(None)) if sid not in untouched]
+    changes.missing = _ids(conn, db.raw_data.update().where(*mine, rd.missing_since.is_(None), ~written, _among(gone))
                            .values(missing_since=ctx.started_at).returning(rd.source_id))
     retention = get_settings().missing_retention_days
     if retention:
@@ -84,6 +105,11 @@ def seen_from(ctx: SyncContext) -> datetime:
     start, to the second, less CLOCK_SKEW_SECONDS. A row the previous sync saw within that allowance counts
     as seen — it is marked one sync later, never wrongly."""
     return ctx.started_at.replace(microsecond=0) - timedelta(seconds=CLOCK_SKEW_SECONDS)
+
+
+def _among(sids: list[str]) -> Any:
+    """raw_data.source_id in sids, as one array parameter (not one bound parameter per id)."""
+    return db.raw_data.c.source_id == sa.any_(sa.bindparam("sids", sids, type_=ARRAY(sa.String)))
 
 
 def _ids(conn: sa.Connection, stmt: Any) -> list[str]:

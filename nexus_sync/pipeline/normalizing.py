@@ -6,14 +6,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, NamedTuple
 
+import msgspec
 import orjson
 from pydantic import ValidationError
 
 from connectors.base import Connector
 from nexus_sync import geo, staging
+from nexus_sync.errors import StagedBatchMissing
 from nexus_sync.models import DATA_MODELS, content_hash, fast_validator, identity_key
 from nexus_sync.pipeline.context import batch_stage, load
-from nexus_sync.pipeline.ledger import MAX_REPORTED_INVALID, batch_persisted, staged
+from nexus_sync.pipeline.ledger import MAX_REPORTED_INVALID, batch_persisted
+
+_decode = msgspec.json.Decoder().decode
 
 
 @batch_stage
@@ -22,7 +26,7 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
     if staging.exists(sync_hid, batch_no, "norm") or batch_persisted(sync_hid, batch_no):
         return {"skipped": 1}
     ctx = load(sync_hid)
-    raw = staged(sync_hid, batch_no, "raw")
+    raw = _staged_page(sync_hid, batch_no)
     page = normalize_page(ctx.vendor, ctx.records, raw["records"])
     records = list(page.by_sid.values())
     cursors = [r.cursor for r in records if r.cursor] + ([raw["cursor"]] if raw.get("cursor") else [])
@@ -94,6 +98,17 @@ def normalize_page(vendor: type[Connector], records: Connector, raw_records: lis
         at[sid] = i
         page.by_sid[sid] = Normalized(identity_key(kind, type_name, fields), content_hash(fields, rec, volatile),
                                       cursor, dumps(fields) + b"\t" + dumps(rec))
+    return page
+
+
+def _staged_page(sync_hid: str, batch_no: int) -> dict[str, Any]:
+    """The staged raw page, parsed by msgspec's JSON decoder: the same dicts as orjson's (the page was encoded
+    by orjson), ~25 % faster on a page of vendor records (bench/README.md, round 4)."""
+    data = staging.get_bytes(sync_hid, batch_no, "raw")
+    if data is None:
+        raise StagedBatchMissing(f"staged raw of batch {batch_no} of sync {sync_hid} is gone (expired or lost); "
+                                 "replay the batch's fetch")
+    page: dict[str, Any] = _decode(data)
     return page
 
 

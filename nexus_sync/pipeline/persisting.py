@@ -1,5 +1,6 @@
-"""Persist: a batch's new and updated rows into raw_data, unchanged ones' last_seen touched, and the batch's
-ledger row, in one transaction; then the dedup cache and the connector's own follow-up (TheHive → risks)."""
+"""Persist: a batch's new and updated rows into raw_data, unchanged ones' last_seen touched when due (relatime,
+pipeline.seen), and the batch's ledger row, in one transaction; then the dedup cache and the connector's own
+follow-up (TheHive → risks)."""
 from __future__ import annotations
 
 import io
@@ -19,6 +20,7 @@ from nexus_sync.archive import tab_field
 from nexus_sync.entities import link_batch
 from nexus_sync.errors import StagedBatchMissing
 from nexus_sync.pgcopy import copy_isolating, reason
+from nexus_sync.pipeline import seen
 from nexus_sync.pipeline.changes import record as record_changes
 from nexus_sync.pipeline.context import SyncContext, batch_stage, load
 from nexus_sync.pipeline.deduplicating import learn
@@ -67,24 +69,29 @@ class StoreError(Exception):
 
 @batch_stage
 def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
-    """One transaction: write new and updated rows, touch last_seen of unchanged ones, record the batch.
+    """One transaction: write new and updated rows, touch last_seen of unchanged ones due, record the batch.
     New rows go in with COPY; should one exist after all (a concurrent writer), they join the upsert. A row
     PostgreSQL refuses as data is left out, counted and reported by source id; the rest of the page lands.
     The dedup cache learns the new hashes only after the commit."""
     ctx = load(sync_hid)
     try:
         norm = staged_norm(sync_hid, batch_no)
-        classes: str = staged(sync_hid, batch_no, "dedup")["classes"]
+        part = staged(sync_hid, batch_no, "dedup")
+        classes: str = part["classes"]
     except StagedBatchMissing:
         if batch_persisted(sync_hid, batch_no):  # a late duplicate delivery: the staging is dropped only
             return {"skipped": 1}                # after this batch's persist completed
         raise
     sids, hashes = norm["sid"], norm["c"]
     changed = [i for i, c in enumerate(classes) if c != UNCHANGED]
+    # unchanged records whose last_seen is due (relatime, pipeline.seen); a part staged before it: all of them
+    touched = [i for i, c in enumerate(part.get("touch") or seen.TOUCH * len(classes))
+               if c == seen.TOUCH and classes[i] == UNCHANGED]
     lines = staged_rows(sync_hid, batch_no, norm) if changed else []
+    seen_at = seen.epoch(datetime.fromisoformat(norm["fetched_at"].rstrip("Z")))
 
     def learned(refused: Collection[int]) -> dict[str, str]:
-        return {sids[i]: hashes[i] for i in changed if i not in refused}
+        return {sids[i]: seen.entry(hashes[i], seen_at) for i in changed + touched if i not in refused}
 
     def changed_data(refused: Collection[int]) -> Callable[[], list[dict[str, Any]]]:  # new and updated, in order
         return lambda: [orjson.loads(lines[i].split(b"\t", 1)[0]) for i in changed if i not in refused]
@@ -103,7 +110,7 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
                 _after_persist(ctx, batch_no, changed_data(kept))  # idempotent: a crash may have come first
                 staging.drop(sync_hid, batch_no)
                 return {"skipped": 1}
-            refused = _write_rows(cur, ctx, norm, classes, lines)
+            refused = _write_rows(cur, ctx, norm, classes, lines, [sids[i] for i in touched])
             link_batch(cur, ctx, norm["kind"], ((sids[i], lines[i]) for i in changed if i not in refused))
             counts = _record_batch(cur, ctx, batch_no, norm, classes, refused)
             owe_archive(cur, ctx, batch_no, norm, classes, lines, refused)  # the outbox: in this transaction
@@ -140,16 +147,15 @@ def _record_batch(cur: Any, ctx: SyncContext, batch_no: int, norm: dict[str, Any
     return counts
 
 
-def _write_rows(cur: Any, ctx: SyncContext, norm: dict[str, Any], classes: str, lines: list[bytes]
-                ) -> dict[int, str]:
+def _write_rows(cur: Any, ctx: SyncContext, norm: dict[str, Any], classes: str, lines: list[bytes],
+                unchanged_ids: list[str]) -> dict[int, str]:
     """COPY the new rows, upsert the updated ones (and new ones that exist after all, or that COPY refused),
-    touch the unchanged ones. Returns the rows PostgreSQL refused as data: {index: reason}."""
+    touch the unchanged ones whose last_seen is due. Returns the rows PostgreSQL refused as data: {index: reason}."""
     sids, idents = norm["sid"], norm["h"]
     tenant, source, kind = ctx.connector.tenant_id, ctx.source, norm["kind"]
     seen_at = datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))
     new = [i for i, c in enumerate(classes) if c == NEW]
     updated = [i for i, c in enumerate(classes) if c == UPDATED]
-    unchanged_ids = [sids[i] for i, c in enumerate(classes) if c == UNCHANGED]
     head = f"\t{tenant}\t{tab_field(source)}\t{tab_field(kind)}\t"
     tail = f"\t{seen_at.isoformat()}\t{seen_at.isoformat()}\n".encode()
 

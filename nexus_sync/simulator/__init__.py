@@ -10,7 +10,7 @@ answers) over local HTTP, with deterministic fake data and fault injection.
 The framework is this package: the request/answer types (messages), the per-minute budget (ratelimit),
 fault knobs (faults), the VendorSim base class (vendor), which vendors exist (registry), SimConfig (config),
 the HTTP plumbing (httpd) and the Simulator with its control plane (server); shared fake-data tools (data)
-and what the Microsoft vendors share (microsoft). Each vendor's simulator lives beside its connector, in
+what the Microsoft vendors share (microsoft) and gvmd's GMP server (gmp). Each vendor's simulator lives beside its connector, in
 ``connectors/<type>/simulator.py``, registering a VendorSim subclass; :func:`discover` finds them.
 """
 from nexus_sync.simulator.config import SimConfig

@@ -109,7 +109,8 @@ class Simulator:
             "seed": self.config.seed,
             "vendors": {
                 name: {"base_url": self.base_url(name), "size": len(v.order), "round": v.round,
-                       "credentials": dict(v.credentials), "rate_limit_per_minute": v.limiter.limit}
+                       "credentials": dict(v.credentials), "rate_limit_per_minute": v.limiter.limit,
+                       "config": v.connector_config()}
                 for name, v in self.vendors.items()
             },
             "control": f"{self.url}/{CONTROL_PREFIX}/{{vendor}}/{{mutate|truth|faults|stats|reset}}",

@@ -194,6 +194,11 @@ class VendorSim(FaultKnobs):
         serves elsewhere (Greenbone's GMP server over TLS)."""
         return http_url
 
+    def connector_config(self) -> dict[str, Any]:
+        """Hook: connector config a tool in another process needs besides the credentials to reach this vendor
+        (Greenbone: its GMP address and the CA file of its self-signed certificate); served in `/_sim`."""
+        return {}
+
     def close(self) -> None:
         """Hook: stop what the vendor serves besides HTTP (Greenbone's GMP server); Simulator.stop calls it."""
 

@@ -13,14 +13,14 @@ import pytest
 from nexus_sync.dev import bench
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_bench_runs_every_phase_and_writes_results(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_")}  # its own stack, nothing shared
     out = tmp_path / "bench"
     proc = subprocess.run(
         [sys.executable, "-m", "nexus_sync.cli", "bench", "--records", "1500", "--small", "600", "--page-size",
          "500", "--cycle-records", "50", "--copy-reps", "1", "--no-profile", "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=170)
+        env=env, capture_output=True, text=True, timeout=290)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
     [result_file] = (out / "results").glob("*.json")
     r = orjson.loads(result_file.read_bytes())
@@ -28,6 +28,14 @@ def test_bench_runs_every_phase_and_writes_results(tmp_path: Path) -> None:
     assert main["first"]["records"]["new"] == 1500
     assert main["unchanged"]["records"]["unchanged"] == 1500
     assert main["changed"]["records"]["updated"] == 150
+    assert main["touch_due"]["touched"] == 1500  # seen_resolution 0: every row's last_seen written
+    assert main["unchanged"]["touched"] < 1500 // 10  # within the hour: (nearly) none written
+    steady = main["steady"]["touched"]  # 15 minutes apart at 1 h: about a quarter each, none twice in the hour
+    assert len(steady) == 4 and all(200 <= t <= 600 for t in steady), steady
+    assert {k: v["records"] for k, v in main["loader"].items()} == {"first": 1500, "unchanged": 1500,
+                                                                      "changed": 1500}
+    assert main["loader"]["first"]["rows_written"] == 1500 and main["loader"]["unchanged"]["rows_written"] == 0
+    assert main["loader"]["changed"]["rows_written"] == 150
     assert main["copy_limit"]["rows"] == 1500 and main["copy_limit"]["records_per_s"] > 0
     assert main["fetch_only"]["records"] == 1500
     for round_name in ("new", "unchanged", "changed"):
@@ -39,7 +47,8 @@ def test_bench_runs_every_phase_and_writes_results(tmp_path: Path) -> None:
     assert {"crowdstrike", "okta"} <= set(r["full_cycle"]["ran"])
     core = {k: ok for k, ok in r["checks"].items() if not k.startswith("full cycle")}
     assert core and all(core.values()), core  # counts, last_seen and archive rows are right
-    assert set(r["headline"]) >= {"first_sync_vs_copy", "unchanged_rps", "normalize_us", "worker_rss_mb"}
+    assert set(r["headline"]) >= {"first_sync_vs_copy", "unchanged_rps", "touch_due_rps", "steady_rps",
+                                  "vs_loader_first", "vs_loader_changed", "normalize_us", "worker_rss_mb"}
     summary = (out / "SUMMARY.md").read_text()
     for target in bench.TARGETS.values():
         assert target[2] in summary

@@ -55,7 +55,9 @@ def test_crowdstrike_error_list_gives_the_first_code_and_message(tmp_path):
     assert MARKER not in error and "cs-access-token-123" not in error
 
 
-VENDORS = sorted(t for t in connectors.registry() if t in discover() and t != "qualys")
+# Greenbone's types speak GMP over TLS, not HTTP: no status line, an error is a status attribute (their test below)
+GMP = sorted(t for t in connectors.registry() if connectors.get(t).auth == "gmp")
+VENDORS = sorted(t for t in connectors.registry() if t in discover() and t != "qualys" and t not in GMP)
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +117,19 @@ def test_a_failed_splunk_job_says_its_first_message_only(tmp_path):
         {"type": "FATAL", "text": "Error in 'search' command:\nunknown field"}, {"type": "INFO", "text": MARKER}]}}]})
     error = str(_raised(make(connectors.get("splunk"), "https://splunk.test:8089", {"token": "t"}, tmp_path)))
     assert error == "connector 'splunk-test': search job 1.1 ended FAILED: Error in 'search' command: unknown field"
+
+
+@pytest.mark.parametrize("vendor", GMP)
+def test_every_gmp_vendor_error_quotes_the_status_attributes_not_the_answer(vendor, small_sim, tmp_path):
+    """gvmd answers a busy listing with `<get_..._response status="503" status_text="Service temporarily
+    down"/>`: the error names the command, the GMP status and its text, on one line, and not the XML."""
+    from tests.connectors.test_contract import connector_for
+
+    small_sim.set_faults(vendor, error_5xx_every=1)
+    try:
+        error = str(_raised(connector_for(vendor, small_sim, tmp_path)))
+    finally:
+        small_sim.set_faults(vendor, error_5xx_every=0)
+    command = connectors.get(vendor).command
+    assert f"{command}: GMP status 503 'Service temporarily down'" in error, error
+    assert "<" not in error and "_response" not in error and "\n" not in error

@@ -173,8 +173,12 @@ def test_failed_sync_alerts_on_kafka_webhook_and_slack(stack, secrets_file, make
 def test_metrics_after_a_sync(sim, make_connector, notify_worker):
     conn = make_connector(sim, "crowdstrike", page_size=400)
     wait_for(run_sync(conn.name, wait=False)["sync_hid"], 120, progress=False)
-    assert _wait(lambda: f'nexus_syncs_total{{connector="{conn.name}",status="SUCCESS"}}'
-                 in requests.get(notify_worker.metrics_url, timeout=5).text)
+    want = [f'nexus_syncs_total{{connector="{conn.name}",status="SUCCESS"}}',
+            f'nexus_sync_duration_seconds_count{{connector="{conn.name}"}}',
+            f'nexus_records_total{{connector="{conn.name}",outcome="new"}}',
+            'nexus_stage_seconds_count{stage="notify"}', "nexus_archive_lag_seconds_count"]
+    # notify's stage time is written after its task returns, so wait for every line, not only the first
+    assert _wait(lambda: all(w in requests.get(notify_worker.metrics_url, timeout=5).text for w in want))
     text = requests.get(notify_worker.metrics_url, timeout=5).text
     assert f'nexus_sync_duration_seconds_count{{connector="{conn.name}"}} 1.0' in text
     assert f'nexus_records_total{{connector="{conn.name}",outcome="new"}} 1200.0' in text

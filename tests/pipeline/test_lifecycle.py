@@ -18,7 +18,7 @@ from nexus_sync.outbox.store import event_id
 from nexus_sync.redis_client import get_redis
 from tests.kafka import read_events
 from tests.pipeline import helpers
-from tests.pipeline.helpers import run_inline, small_simulator
+from tests.pipeline.helpers import raw_rows, run_inline, small_simulator
 
 AGENTS = "/web/api/v2.1/agents"
 
@@ -95,6 +95,59 @@ def test_complete_full_sync_marks_exactly_the_removed_and_clears_them_when_back(
     assert report["lifecycle"] == {"applied": True, "missing": 0, "returned": 7, "deleted": 0}
     assert missing(conn) == {}
     assert published[-1]["returned_ids"] == sorted(removed) and published[-1]["missing"] == 0
+
+
+def untouched_by(conn, hid: str) -> int:
+    """Rows whose last_seen the sync did not write (relatime: not due within the connector's resolution)."""
+    return sum(r.last_seen < started_at(hid) for r in raw_rows(conn.tenant_id))
+
+
+def test_rows_seen_without_their_last_seen_written_are_not_missing(s1, make_connector, published):
+    conn = make_connector(s1, "sentinelone", page_size=100)  # seen_resolution: the default hour
+    run_inline(conn.name)
+    later(conn)
+    hid, report = run_inline(conn.name)
+    assert untouched_by(conn, hid) >= 290  # the sync saw them and left their last_seen as it was
+    assert report["lifecycle"] == {"applied": True, "missing": 0, "returned": 0, "deleted": 0}
+    assert missing(conn) == {} and published == []
+
+
+def test_a_record_really_absent_is_missing_beside_rows_left_untouched(s1, make_connector, published):
+    conn = make_connector(s1, "sentinelone", page_size=100)
+    run_inline(conn.name)
+    removed = s1.vendor("sentinelone").remove_agents(3)
+    later(conn)
+    hid, report = run_inline(conn.name)
+    assert untouched_by(conn, hid) >= 290  # the 3 removed, and the seen rows whose last_seen was not due
+    assert report["lifecycle"]["missing"] == 3 and set(missing(conn)) == set(removed)
+
+
+def every_batch(conn) -> str:
+    """A sync's every batch, stage by stage, short of its close; returns the sync's id."""
+    hid = str(uuid.uuid4())
+    started = pipeline.start(conn.name, hid, "test")
+    state, batch = None, 0
+    while True:
+        fetched = pipeline.fetch(hid, batch, state, started.since)
+        for stage in (pipeline.normalize, pipeline.dedup, pipeline.persist, pipeline.archive):
+            stage(hid, batch)
+        if fetched.next is None:
+            return hid
+        state, batch = fetched.next, batch + 1
+
+
+def test_a_lost_set_of_rows_seen_untouched_marks_nothing_missing(s1, make_connector, published):
+    """Redis lost the sync's set before the close (restarted without its data): no proof of what it saw."""
+    conn = make_connector(s1, "sentinelone", page_size=100)
+    run_inline(conn.name)
+    s1.vendor("sentinelone").remove_agents(2)
+    later(conn)
+    hid = every_batch(conn)
+    get_redis().delete(names.seen_untouched_key(hid))
+    closed = pipeline.close_sync(hid)
+    assert closed is not None and closed.report["status"] == "SUCCESS"
+    assert closed.report["lifecycle"] == {"applied": False, "missing": 0, "returned": 0, "deleted": 0}
+    assert missing(conn) == {} and published == []
 
 
 def test_vendor_outage_mid_sync_marks_nothing_missing(s1, make_connector, published):
@@ -188,16 +241,7 @@ def test_webhook_subscribers_get_the_parts_after_the_sync_event(s1, make_connect
     run_inline(conn.name)
     s1.vendor("sentinelone").remove_agents(2)
     later(conn)
-    hid = str(uuid.uuid4())
-    started = pipeline.start(conn.name, hid, "test")
-    state, batch = None, 0
-    while True:
-        fetched = pipeline.fetch(hid, batch, state, started.since)
-        for stage in (pipeline.normalize, pipeline.dedup, pipeline.persist, pipeline.archive):
-            stage(hid, batch)
-        if fetched.next is None:
-            break
-        state, batch = fetched.next, batch + 1
+    hid = every_batch(conn)
     closed = pipeline.close_sync(hid)
     assert closed is not None
     owed = helpers.owed(hid)

@@ -35,3 +35,22 @@ def test_a_value_staged_uncompressed_still_reads(stack):
     get_redis().set(staging.key(hid, 0, "raw"), big, ex=60)  # as a worker of the previous release staged it
     assert staging.get(hid, 0, "raw") == orjson.loads(big)
     staging.drop(hid, 0)
+
+
+def test_normalize_reads_a_staged_page_as_orjson_would(stack):
+    """normalize parses the raw page with msgspec: the same dicts as orjson for every simulated vendor."""
+    from nexus_sync.pipeline.normalizing import _staged_page
+    from nexus_sync.simulator import vendor_names
+    from nexus_sync.simulator.data import generate
+
+    hid = str(uuid.uuid4())
+    edge = [1.5e300, -0.0, 0.1, 2**63 - 1, -2**63, "é\u2028\ud7ff\\\"", None, True, {"": []}]
+    for n, vendor in enumerate(vendor_names()):
+        try:
+            records = generate(vendor, 3, 200)
+        except KeyError:  # a vendor whose data is not made by a registered generator
+            continue
+        page = {"records": records, "edge": edge, "fetched_at": "2026-12-07T06:00:00Z"}
+        staging.put(hid, n, "raw", page)
+        assert orjson.dumps(_staged_page(hid, n)) == orjson.dumps(page), vendor
+        staging.drop(hid, n)

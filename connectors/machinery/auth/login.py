@@ -22,8 +22,7 @@ TWO_FACTOR = b"Two factor authentication"  # Cybereason's login page asking for 
 
 def login(secrets: SecretsProvider, spec: SessionLogin, root: str, http: HttpClient, refresh: bool) -> str:
     """Log in once: the session token (registered with the redactor)."""
-    fields = tuple(sorted(template_fields([spec.form, spec.json_body or {}, spec.headers])))
-    values = {k: v.get_secret_value() for k, v in secrets.get(fields, refresh).items()}
+    values = login_secrets(secrets, spec, refresh)
     what = f"connector {secrets.connector_name!r}: session login {spec.path}"
     if spec.cookie is not None:
         token: Any = cookie_login(http, root + spec.path, fill(spec.form, values), spec, what)
@@ -40,6 +39,12 @@ def login(secrets: SecretsProvider, spec: SessionLogin, root: str, http: HttpCli
         raise VendorDataError(f"{what}: no session token at {spec.token or spec.cookie!r}")
     remember_sent(str(token))
     return str(token)
+
+
+def login_secrets(secrets: SecretsProvider, spec: SessionLogin, refresh: bool = False) -> dict[str, str]:
+    """The secrets the login sends (its form, JSON body and headers' templates), by name."""
+    fields = tuple(sorted(template_fields([spec.form, spec.json_body or {}, spec.headers])))
+    return {k: v.get_secret_value() for k, v in secrets.get(fields, refresh).items()}
 
 
 def _dig_dotted(body: Any, path: str) -> Any:

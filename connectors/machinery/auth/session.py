@@ -44,6 +44,7 @@ class SessionLogin(AuthSpec):
     expired_path: str | None = None
     logout: Logout | None = None  # declared: an owned session (one per task, always logged out)
     param: str | None = None  # an owned session sent as this query parameter, not a header (ArcSight's authToken)
+    body_field: str | None = None  # or as this field of the JSON body (ArcSight Logger's user_session_id)
     header: str = "Authorization"
     template: str = "Bearer {session}"
     lifetime_seconds: int = 3000
@@ -52,8 +53,10 @@ class SessionLogin(AuthSpec):
     def _one_session(self) -> SessionLogin:
         if (self.token is None) == (self.cookie is None):
             raise ValueError("a session login reads a token (JSON path) or a cookie, exactly one")
-        if (self.cookie or self.expired_path or self.param) and self.logout is None:
-            raise ValueError("cookie, expired_path and param sessions are owned: declare their logout")
+        if (self.cookie or self.expired_path or self.param or self.body_field) and self.logout is None:
+            raise ValueError("cookie, expired_path, param and body_field sessions are owned: declare their logout")
+        if self.param and self.body_field:
+            raise ValueError("a session goes in a query parameter or a body field, not both")
         return self
 
     def runtime(self, secrets: SecretsProvider, config: ConnectorConfig, http: HttpClient,

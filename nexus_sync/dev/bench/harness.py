@@ -203,7 +203,7 @@ class Bench:
         with db.get_engine().connect() as c:
             stale = c.execute(sa.select(sa.func.count()).select_from(db.raw_data).where(
                 rd.tenant_id == conn.tenant_id, rd.last_seen < since)).scalar_one()
-        self.check(f"{label}: every row's last_seen is this sync's", stale == 0)
+        self.check(f"{label}: no row's last_seen older than {since.isoformat()}", stale == 0)
 
     def check_archive(self, conn: Any, expected: int) -> None:
         from nexus_sync.archive import TABLE, get_archive

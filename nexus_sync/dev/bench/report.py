@@ -66,8 +66,14 @@ def render_summary(main: dict[str, Any] | None, large: dict[str, Any] | None) ->
     rows = [
         ("first_sync_vs_copy", f"{_fmt(h.get('first_rps'))} rec/s = {h.get('first_sync_vs_copy', 0):.0%} of COPY "
                                f"({_fmt(h.get('copy_rps'))} rows/s)", None),
+        ("vs_loader_first", _vs_loader(h, "first"), None),
         ("unchanged_rps", f"{_fmt(h.get('unchanged_rps'))} rec/s", None),
+        ("touch_due_rps", f"{_fmt(h.get('touch_due_rps'))} rec/s", None),
+        ("steady_rps", f"{_fmt(h.get('steady_rps'))} rec/s (mean of "
+                       f"{m.get('steady', {}).get('records_per_s')})", None),
+        ("vs_loader_unchanged", _vs_loader(h, "unchanged"), None),
         ("changed_rps", f"{_fmt(h.get('changed_rps'))} rec/s", None),
+        ("vs_loader_changed", _vs_loader(h, "changed"), None),
         ("normalize_us", f"{_fmt(h.get('normalize_us'))} µs/record", None),
         ("dedup_us", f"{_fmt(h.get('dedup_us'))} µs/record (cache hits; cold cache via Postgres "
                      f"{_fmt(h.get('dedup_cold_us'))})", None),
@@ -95,6 +101,7 @@ def render_summary(main: dict[str, Any] | None, large: dict[str, Any] | None) ->
         L += ["", "The 1M-record RSS row comes from `make bench-large`, not run yet."]
     if m:
         L += _section_throughput(m)
+        L += _section_resolution(m)
         L += _section_stages(m)
         L += _section_cpu(m)
         L += _section_broker(main)
@@ -127,6 +134,70 @@ def _section_throughput(m: dict[str, Any]) -> list[str]:
           f"- COPY limit: {c['rows']:,} rows ({mb(c['bytes'])} MB as COPY text) into `LIKE raw_data INCLUDING ALL`"
           f" in {c['median_s']} s (median of {c['seconds']}) = **{c['records_per_s']:,} rows/s**; the first sync "
           f"ran at **{m['first']['vs_copy']:.0%}** of it."]
+    return L
+
+
+def _vs_loader(h: dict[str, Any], k: str) -> str:
+    if f"loader_{k}_rps" not in h:
+        return "not measured"
+    return f"{_fmt(h.get(f'{k}_rps'))} vs {_fmt(h[f'loader_{k}_rps'])} rec/s = {h[f'vs_loader_{k}']:.2f}×"
+
+
+def _cpu_us(r: dict[str, Any], records: int, loader: bool = False) -> float | None:
+    """CPU µs per record of this run's own processes (the harness counts only for the loader, which it is)."""
+    cpu = (r.get("meter") or {}).get("cpu_s")
+    if not cpu:
+        return None
+    return round(sum(v or 0 for k, v in cpu.items() if loader or k != "harness") / records * 1e6, 1)
+
+
+def _idle_rate(us: float | None) -> int | None:
+    return round(2e6 / us) if us else None
+
+
+def _cpu_line(r: dict[str, Any], records: int) -> str:
+    us = _cpu_us(r, records)
+    return f"{_fmt(us)} | {_fmt(_idle_rate(us))}"
+
+
+def _section_resolution(m: dict[str, Any]) -> list[str]:
+    """The unchanged re-syncs by last_seen resolution, and the hand-tuned loader beside the pipeline."""
+    if "steady" not in m:
+        return []
+    L = ["", "## Unchanged re-syncs by last_seen resolution, and the hand-tuned loader (same run, same pages)", "",
+         "| run | records/s | rows whose last_seen was written | CPU s (worker / postgres / redis) | CPU µs/record, "
+         "all processes ‡ | records/s the CPU allows on 2 idle cores ‡ |", "|---|---|---|---|---|---|"]
+    rows = [("within resolution (right after the first sync)", m["unchanged"]),
+            ("every touch due (seen_resolution 0)", m["touch_due"])]
+    st = m["steady"]
+    rows += [(f"steady state, sync {i} ({st['period_s']} s after the previous, resolution {st['resolution_s']} s)",
+              r) for i, r in enumerate(st["syncs"], 1)]
+    for label, r in rows:
+        cpu = r["meter"]["cpu_s"]
+        L.append(f"| {label} | {r['records_per_s']:,} | {r.get('touched', '–'):,} | {cpu.get('worker')} / "
+                 f"{cpu.get('postgres')} / {cpu.get('redis')} | {_cpu_line(r, m['records'])} |")
+    L += ["", f"Steady state mean: **{st['mean_records_per_s']:,} records/s**. The 15-minute schedule at the "
+              f"default hour is scaled down in time, at the same ratio (syncs {st['period_s']} s apart, "
+              f"seen_resolution {st['resolution_s']} s): each sync writes the last_seen of the rows whose point "
+              "of the resolution fell since the previous one, ~¼ of them.", ""]
+    ld = m.get("loader", {})
+    if ld:
+        L += ["Hand-tuned loader (`nexus_sync/dev/bench/loader.py`: the connector's client and normalize, COPY → "
+              "temp staging → `INSERT … ON CONFLICT DO UPDATE … WHERE … IS DISTINCT FROM`, one connection, no "
+              "validation, archive, events or ledger):", "",
+              "| sync | pipeline records/s | loader records/s | loader rows written | pipeline / loader | "
+              "CPU µs/record ‡ pipeline / loader | records/s on 2 idle cores ‡ pipeline / loader |",
+              "|---|---|---|---|---|---|---|"]
+        for k in ("first", "unchanged", "changed"):
+            if k in ld:
+                p, q = _cpu_us(m[k], m["records"]), _cpu_us(ld[k], m["records"], loader=True)
+                L.append(f"| {k} | {m[k]['records_per_s']:,} | {ld[k]['records_per_s']:,} | "
+                         f"{ld[k]['rows_written']:,} | {m[k]['records_per_s'] / ld[k]['records_per_s']:.2f}× | "
+                         f"{_fmt(p)} / {_fmt(q)} | {_fmt(_idle_rate(p))} / {_fmt(_idle_rate(q))} |")
+    L += ["", "‡ The machine is shared (see the load average): CPU seconds of this run's own processes (worker, "
+              "simulator, Postgres, Redis, ClickHouse engine, Kafka; for the loader the harness process, which is the "
+              "loader, and Postgres) per record, and the rate that CPU cost allows on two idle cores (2 s of CPU per "
+              "second): what the sync would do if it had the machine to itself, all else equal."]
     return L
 
 

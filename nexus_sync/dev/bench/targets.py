@@ -6,8 +6,13 @@ from typing import Any
 # the targets; `le` = at most, `ge` = at least
 TARGETS: dict[str, tuple[str, float, str]] = {
     "first_sync_vs_copy": ("ge", 0.75, "first sync ≥ 75 % of the same-run COPY limit"),
-    "unchanged_rps": ("ge", 40_000, "unchanged re-sync ≥ 40,000 records/s"),
-    "changed_rps": ("ge", 25_000, "10 % changed ≥ 25,000 records/s"),
+    "vs_loader_first": ("ge", 1.0, "first sync ahead of the same-run hand-tuned loader"),
+    "unchanged_rps": ("ge", 40_000, "unchanged re-sync within resolution ≥ 40,000 records/s"),
+    "touch_due_rps": ("ge", 15_000, "unchanged re-sync with every touch due ≥ 15,000 records/s"),
+    "steady_rps": ("ge", 30_000, "steady state, 15-minute schedule at 1 h resolution (mean) ≥ 30,000 records/s"),
+    "vs_loader_unchanged": ("ge", 1.0, "unchanged re-sync ahead of the hand-tuned loader"),
+    "changed_rps": ("ge", 20_000, "10 % changed ≥ 20,000 records/s"),
+    "vs_loader_changed": ("ge", 1.0, "10 % changed ahead of the hand-tuned loader"),
     "normalize_us": ("le", 20.0, "normalize ≤ 20 µs/record"),
     "dedup_us": ("le", 5.0, "dedup ≤ 5 µs/record"),
     "write_1000_ms": ("le", 70.0, "a 1,000-row write ≤ 70 ms"),
@@ -28,6 +33,12 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
         h["fetch_only_rps"] = m["fetch_only"]["records_per_s"]
         h["unchanged_rps"] = m["unchanged"]["records_per_s"]
         h["changed_rps"] = m["changed"]["records_per_s"]
+        if "touch_due" in m:
+            h["touch_due_rps"] = m["touch_due"]["records_per_s"]
+            h["steady_rps"] = m["steady"]["mean_records_per_s"]
+        for k, ld in m.get("loader", {}).items():
+            h[f"loader_{k}_rps"] = ld["records_per_s"]
+            h[f"vs_loader_{k}"] = round(h[f"{k}_rps"] / ld["records_per_s"], 2)
         st = m["stages"]
         h["normalize_us"] = st["new"]["us_per_record"]["normalize"]
         # the dedup lookup proper: cache-hit rounds (a first sync's cold cache asks Postgres: shown beside)

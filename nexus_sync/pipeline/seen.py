@@ -1,0 +1,75 @@
+"""last_seen, relatime-style: an unchanged record's last_seen is written only when it is due, decided from the
+dedup cache (no Postgres read); the records a sync saw but did not touch are kept in a set of the sync so that
+lifecycle still knows exactly what the sync saw.
+
+A dedup cache entry is `<content hash> <last touched, epoch seconds>`. A record is due when a boundary of its
+own lies between its last touch and the page's fetch time: boundaries come every `seen_resolution` seconds,
+shifted by an offset in [0, resolution) taken from the record's identity hash (deterministic). So a record
+seen in every sync is touched once per resolution, the stored last_seen is never more than `seen_resolution`
+older than the last sync that saw it, and the touches spread evenly over the syncs (not all in the first sync
+after the hour). Resolution 0: every sync touches every record (exact last_seen).
+
+An entry of the previous release (a bare MD5 content hash, no touch time) or of another hash version reads as
+a cache miss: dedup computes the stored row's hash from Postgres (current version) and puts the entry back."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Iterable
+
+from nexus_sync import names
+from nexus_sync.config import get_settings
+from nexus_sync.models import CONTENT_HASH_CHARS
+from nexus_sync.redis_client import get_redis, text
+
+TOUCH = "1"  # in the dedup part's "touch" mask: an unchanged record whose last_seen is written by persist
+SKIP = "0"
+MARK = "\x00batch:"  # a member per batch in the sync's untouched set (a source id never holds a NUL: fetch)
+
+
+def entry(content: str, touched: int) -> str:
+    """The dedup cache value of a record stored with this content hash, its last_seen written at `touched`."""
+    return f"{content} {touched}"
+
+
+def parse(value: bytes | str | None) -> tuple[str, int] | None:
+    """(content hash, last touched) of a cache value; None for a miss or an entry of another hash version."""
+    if value is None:
+        return None
+    content, _, touched = text(value).partition(" ")
+    if len(content) != CONTENT_HASH_CHARS or not touched.isdigit():
+        return None
+    return content, int(touched)
+
+
+def epoch(at: datetime) -> int:
+    """A naive UTC timestamp (the database's) as whole epoch seconds."""
+    return int(at.replace(tzinfo=timezone.utc).timestamp())
+
+
+def due(identity: str, touched: int, now: int, resolution: int) -> bool:
+    """Whether a record last touched at `touched` has its last_seen written by a sync fetched at `now`: a
+    boundary (every `resolution` s, offset by the identity hash) lies in (touched, now]."""
+    if resolution <= 0 or touched >= now:
+        return resolution <= 0
+    offset = int(identity[:8], 16) % resolution
+    return (now - offset) // resolution != (touched - offset) // resolution
+
+
+def add_untouched(sync_hid: str, batch_no: int, sids: Iterable[str]) -> None:
+    """Records this sync saw but whose last_seen it leaves (not due): lifecycle counts them as seen. With them,
+    the batch's mark, so that lifecycle can tell a complete set from one Redis lost (untouched)."""
+    key = names.seen_untouched_key(sync_hid)
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.sadd(key, f"{MARK}{batch_no}", *sids)
+    pipe.expire(key, get_settings().stage_ttl_seconds)
+    pipe.execute()
+
+
+def untouched(sync_hid: str, batches: Iterable[int]) -> set[str] | None:
+    """The source ids add_untouched kept for the sync; None when the set lacks the mark of one of `batches`
+    (Redis lost it: no proof of what the sync saw)."""
+    members = {text(v) for v in get_redis().smembers(names.seen_untouched_key(sync_hid))}
+    marks = {m for m in members if m.startswith(MARK)}
+    if not {f"{MARK}{b}" for b in batches} <= marks:
+        return None
+    return members - marks
