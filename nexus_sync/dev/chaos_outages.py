@@ -84,6 +84,7 @@ class Outages:
     peak: dict[str, int] = field(default_factory=dict)
     peak_total: int = 0
     drained_seconds: float | None = None
+    status_at_peak: list[str] = field(default_factory=list)  # what `nexus-sync status` showed then
 
     def begin(self, target: str) -> None:
         self.stretches[target] = {"from": time.strftime("%H:%M:%S"), "t0": time.monotonic(), "since": time.time()}
@@ -100,11 +101,17 @@ class Outages:
         """Note what is owed now (per target and in all); returns the total."""
         from nexus_sync.outbox import lag
 
-        owed = {x.target: x.owed for x in lag.owed()}
+        lags = lag.owed()
+        owed = {x.target: x.owed for x in lags}
         for target, n in owed.items():
             self.peak[target] = max(self.peak.get(target, 0), n)
         total = sum(owed.values())
-        self.peak_total = max(self.peak_total, total)
+        if total > self.peak_total:
+            self.peak_total = total
+            self.status_at_peak = [f"{x.target}: {x.owed} owed, oldest {x.oldest_seconds:.0f} s, down since "
+                                   f"{x.down_since:%H:%M:%S} — {(x.last_error or '')[:90]}" if x.down_since else
+                                   f"{x.target}: {x.owed} owed, oldest {x.oldest_seconds:.0f} s" for x in lags]
+            self.status_at_peak += [f"ALERT {sev}: {msg}" for sev, msg in lag.alerts(lags)]
         return total
 
 
@@ -279,6 +286,7 @@ def lines(report: dict[str, Any]) -> list[str]:
                                      f"{down.get(t, 0)} syncs closed meanwhile)" for t, s in o["stretches"].items())]
     out.append(f"  owed at peak {o['peak_total']} {json.dumps(o['peak'])}; drained in {o['drained_seconds']} s "
                "after the last outage ended")
+    out += ["  status at peak: " + line for line in o.get("status_at_peak", [])]
     k, w, a = o["exactly_once"]["kafka"], o["exactly_once"]["webhook"], o["exactly_once"]["archive"]
     out.append(f"  kafka: {k['syncs_with_event']}/{k['syncs']} syncs' events, {k['messages']} messages for "
                f"{k['event_ids']} event ids")

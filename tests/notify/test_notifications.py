@@ -140,9 +140,13 @@ def test_a_sync_is_announced_to_subscribers_signed(sim, make_connector, notify_w
     assert report["sync_id"] in [unpack(p)["sync_id"] for p in waiting]
 
 
+MINE = {"dash", "slack", "down", "gone"}  # this module's subscribers (another module may share the stack's DLQ)
+
+
 def _letters(task: str) -> list:
     with db.get_engine().connect() as c:
-        return c.execute(sa.select(db.dead_letters).where(db.dead_letters.c.task_name == task)).all()
+        rows = c.execute(sa.select(db.dead_letters).where(db.dead_letters.c.task_name == task)).all()
+    return [r for r in rows if task != "tasks.notify.webhook" or r.args[0] in MINE]
 
 
 def test_failed_sync_alerts_on_kafka_webhook_and_slack(stack, secrets_file, make_connector, notify_worker,
