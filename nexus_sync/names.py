@@ -11,6 +11,7 @@ NORMALIZE = "tasks.sync.normalize"
 DEDUP = "tasks.sync.dedup"
 PERSIST = "tasks.sync.persist"
 NOTIFY = "tasks.sync.notify"
+LEGACY_ARCHIVE = "tasks.sync.archive"  # the release before the outbox: see pipeline.upgrade
 RECOVER_DUE = "tasks.sync.recover_due"
 RESUME_STALLED = "tasks.sync.resume_stalled"
 WEBHOOK = "tasks.notify.webhook"

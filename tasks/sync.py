@@ -97,6 +97,17 @@ def persist(sync_hid: str, batch_no: int) -> dict:
     return counts
 
 
+@app.task(base=BatchTask, name=names.LEGACY_ARCHIVE)
+def archive(sync_hid: str, batch_no: int) -> dict:
+    """A previous release's archive task, queued before the upgrade: its batch's archive becomes owed work
+    (pipeline.upgrade) and, as that release did after the last batch, notify closes the sync."""
+    owed = pipeline.owe_staged_archive(sync_hid, batch_no)
+    kick(relay_archive)
+    if pipeline.sync_finished(sync_hid):
+        notify.delay(sync_hid=sync_hid)
+    return {"owed": int(owed)}
+
+
 @app.task(base=PipelineTask, name=names.NOTIFY)
 def notify(sync_hid: str) -> dict | None:
     """Close the sync (pipeline.close_sync: its events, alerts and webhooks owed), kick the relay that sends

@@ -55,12 +55,14 @@ from nexus_sync.pipeline.resume import (
     stalled,
 )
 from nexus_sync.pipeline.starting import StartResult, release_lock, start, start_failed
+from nexus_sync.pipeline.upgrade import owe_staged_archive
 
 __all__ = [
     "ARCHIVE_NS", "BATCH_STAGES", "TASK_PARAMS", "Announced", "CloseSync", "Closed", "Fetched", "Frontier",
     "LostBatch", "LostFetch", "ResumeBatch", "ResumeFetch", "StartResult", "Step", "StoreError", "SyncContext",
     "TaskRef", "announce", "archive", "batch_failed", "batch_persisted", "close_sync", "dedup", "fetch",
-    "fetch_failed", "frontier", "iso", "load", "log_context", "mark_progress", "normalize", "persist",
+    "fetch_failed", "frontier", "iso", "load", "log_context", "mark_progress", "normalize", "owe_staged_archive",
+    "persist",
     "release_lock", "resume_plan", "stalled", "start", "start_failed", "sync_finished", "task_ref", "utcnow", "uuid4_texts",
     "uuid5_text",
 ]
