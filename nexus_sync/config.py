@@ -112,7 +112,8 @@ class Settings(BaseSettings):
     def _stack(self) -> dict:
         path = self.state_dir / "stack.json"
         try:
-            return json.loads(path.read_text())
+            stat = path.stat()
+            return _read_stack(str(path), stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
             raise ConfigError(
                 f"no service URL configured and no embedded stack at {path}: "
@@ -135,6 +136,13 @@ class Settings(BaseSettings):
     @property
     def clickhouse(self) -> str:
         return self.clickhouse_url or self._stack()["clickhouse"]["url"]
+
+
+@lru_cache(maxsize=8)
+def _read_stack(path: str, mtime_ns: int, size: int) -> dict:
+    """The stack file, parsed once per version of it (every task asks for the services' URLs; a restarted
+    stack rewrites the file, which is then read again)."""
+    return json.loads(Path(path).read_text())
 
 
 _CREDENTIAL_NAME = re.compile(r"secret|password|token|key", re.I)
