@@ -171,6 +171,7 @@ class Bench:
                     report = self.sync(conn)
             else:
                 report = self.sync(conn)
+            drained = self.outbox_drained()  # metered: the archive was a stage of the sync before the outbox
         settle(log, offset)
         rec = report.get("records", {})
         processed = rec.get("processed", 0)
@@ -178,7 +179,7 @@ class Bench:
                "duration_ms": report.get("duration_ms"), "wall_s": report["_wall_s"],
                "records_per_s": round(processed / max(report.get("duration_ms", 0) / 1000, 1e-3)),
                "meter": meter.result(), "worker_log": task_times(log, offset, {report["_hid"]}),
-               "started_at": report["_started_at"].isoformat()}
+               "started_at": report["_started_at"].isoformat(), "outbox_drain_s": drained}
         if broker is not None:
             out["broker"] = broker.result()
         t = out["worker_log"]["tasks"]
@@ -186,6 +187,24 @@ class Bench:
             f"= {out['records_per_s']:,} records/s; worker RSS peak {out['meter'].get('rss_mb', {}).get('peak_any')}"
             f" MB; task seconds " + ", ".join(f"{k} {v['sum_s']:.1f}" for k, v in t.items()))
         return out
+
+    def outbox_drained(self, timeout: float = 300.0) -> float:
+        """Seconds until the outbox's archive relay (kicked by persist in the worker) has sent every batch's
+        archive rows: the archive check holds, and the next phase starts on a quiet stack."""
+        import sqlalchemy as sa
+
+        from nexus_sync import db
+        from nexus_sync.outbox.store import ARCHIVE
+
+        t0, o = time.perf_counter(), db.outbox.c
+        while time.perf_counter() - t0 < timeout:
+            with db.get_engine().connect() as c:
+                if not c.execute(sa.select(sa.func.count()).where(o.target == ARCHIVE, o.done_at.is_(None))).scalar_one():
+                    break
+            time.sleep(0.1)
+        else:
+            say(f"outbox not drained after {timeout:.0f}s")
+        return round(time.perf_counter() - t0, 3)
 
     # ---- checks
     def check(self, name: str, ok: bool) -> None:
