@@ -26,8 +26,9 @@ def dedup(sync_hid: str, batch_no: int) -> dict[str, int]:
     norm = staged_norm(sync_hid, batch_no)
     sids, hashes, idents = norm["sid"], norm["c"], norm["h"]
     # records normalize kept by their raw fingerprint: unchanged, their last touch from the same cache read
-    known: dict[str, seen.Entry] = {sids[i]: seen.Entry(hashes[i], t) for i, t in enumerate(norm.get("t") or ())
-                                    if t is not None}
+    raws = norm.get("f") or [""] * len(sids)  # raw fingerprints (none in a batch staged by the previous release)
+    known: dict[str, seen.Entry] = {sids[i]: seen.Entry(hashes[i], t, raws[i])
+                                    for i, t in enumerate(norm.get("t") or ()) if t is not None}
     by_fingerprint = len(known)
     known.update(seen.read(ctx.connector.tenant_id, ctx.source, [s for s in sids if s not in known]))
     hits = len(known)
@@ -40,10 +41,9 @@ def dedup(sync_hid: str, batch_no: int) -> dict[str, int]:
                     else seen.SKIP for i, c in enumerate(classes))
     untouched = [i for i, c in enumerate(classes) if c == UNCHANGED and touch[i] == seen.SKIP]
     seen.add_untouched(sync_hid, batch_no, (sids[i] for i in untouched))
-    if norm.get("f"):  # an unchanged record's entry learns its raw fingerprint (the touched ones' at persist)
-        raws = norm["f"]
-        learn(ctx, {sids[i]: seen.entry(hashes[i], known[sids[i]].touched, raws[i], idents[i]) for i in untouched
-                    if not rawprint.same_version(known[sids[i]].raw, raws[i])})
+    # an unchanged record's entry learns its raw fingerprint of this normalizer version (touched ones: at persist)
+    learn(ctx, {sids[i]: seen.entry(hashes[i], known[sids[i]].touched, raws[i], idents[i]) for i in untouched
+                if raws[i] and not rawprint.same_version(known[sids[i]].raw, raws[i])})
     staging.put(sync_hid, batch_no, "dedup", {"classes": classes, "touch": touch, "cache_hits": hits})
     unchanged = classes.count(UNCHANGED)
     return {"new": classes.count(NEW), "updated": classes.count(UPDATED), "unchanged": unchanged,

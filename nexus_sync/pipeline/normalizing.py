@@ -77,7 +77,7 @@ def normalize_page(vendor: type[Connector], records: Connector, raw_records: lis
     cache entries): a record whose entry holds its raw fingerprint keeps the entry's hashes, not normalized."""
     kind, type_name = vendor.kind, vendor.type
     validate, vendor_normalize = _validator(kind), vendor.normalize
-    cursor_value, dumps, seed = records.cursor_value, orjson.dumps, rawprint.seed(vendor)
+    cursor_value, dumps, fingerprint = records.cursor_value, orjson.dumps, rawprint.fingerprinter(vendor)
     volatile = vendor.volatile_fields
     enrich = geo.page_locator(DATA_MODELS[kind])  # public IPs located, once per address in the page
     page = NormalizedPage(kind)
@@ -89,7 +89,7 @@ def normalize_page(vendor: type[Connector], records: Connector, raw_records: lis
         if not isinstance(sid, str):
             page.invalid.append({"index": i, "source_id": None, "error": _brief_error(sid)})
             continue
-        raw, hit = rawprint.fingerprint(blob, seed), entries.get(sid)
+        raw, hit = fingerprint(blob), entries.get(sid)
         if hit is None or hit.raw != raw:  # else: the vendor record the stored row was made of, by the same code
             hit = None
             try:

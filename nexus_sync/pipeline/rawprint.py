@@ -14,6 +14,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 import xxhash
 
@@ -25,9 +26,12 @@ _OWN_PACKAGES = ("connectors", "nexus_sync")
 _SEEDS: dict[type[Connector], int] = {}
 
 
-def fingerprint(record_json: bytes, seed: int) -> str:
-    """The raw fingerprint of one record's staged JSON bytes: 16 hex digits, then the version's tag (`tag`)."""
-    return xxhash.xxh3_64_hexdigest(record_json, seed) + f"{seed & 0xFFFF:04x}"
+def fingerprinter(vendor: type[Connector]) -> Callable[[bytes], str]:
+    """The raw fingerprint of one record's staged JSON bytes, for this connector: xxh3-64 seeded by its
+    normalizer version (16 hex digits), then the version's tag (4 hex digits, see same_version)."""
+    seed = _seed(vendor)
+    tag, hexdigest = f"{seed & 0xFFFF:04x}", xxhash.xxh3_64_hexdigest
+    return lambda record_json: hexdigest(record_json, seed) + tag
 
 
 def same_version(a: str, b: str) -> bool:
@@ -37,7 +41,7 @@ def same_version(a: str, b: str) -> bool:
     return a[16:] == b[16:]
 
 
-def seed(vendor: type[Connector]) -> int:
+def _seed(vendor: type[Connector]) -> int:
     """The connector's normalizer version as the fingerprint's seed (once per process)."""
     known = _SEEDS.get(vendor)
     if known is None:

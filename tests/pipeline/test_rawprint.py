@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 import connectors
 from nexus_sync import db, names
-from nexus_sync.pipeline import rawprint
+from nexus_sync.pipeline import deduplicating, rawprint
 from nexus_sync.redis_client import get_redis
 from tests.pipeline.helpers import archive_count, run_inline, small_simulator, stored
 from tests.pipeline.test_lifecycle import later
@@ -57,15 +57,21 @@ def sync(conn: Any, calls: list[str]) -> dict[str, Any]:
     return {**report["records"], "normalized": len(calls)}
 
 
-def test_an_unchanged_vendor_record_is_not_normalized_and_its_row_is_left(okta_sim, make_connector, normalized):
+def test_an_unchanged_vendor_record_is_not_normalized_and_its_row_is_left(okta_sim, make_connector, normalized,
+                                                                          monkeypatch):
     conn = make_connector(okta_sim, "okta")
     run_inline(conn.name)
     assert len(normalized) == USERS
     before = rows(conn)
+    learned: list[str] = []  # dedup's cache writes: an entry that has the fingerprint is not written again
+    real_learn = deduplicating.learn
+    monkeypatch.setattr(deduplicating, "learn", lambda ctx, entries: (learned.extend(entries),
+                                                                      real_learn(ctx, entries)))
     counts = sync(conn, normalized)
     assert counts["normalized"] == 0 and counts["unchanged"] == USERS
     assert counts["new"] == counts["updated"] == 0
     assert rows(conn) == before
+    assert learned == []
 
 
 def test_one_changed_field_is_normalized_updated_and_archived(okta_sim, make_connector, normalized):

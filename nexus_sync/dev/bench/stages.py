@@ -137,8 +137,8 @@ def normalize_breakdown(conn: Any, sync_hid: str) -> dict[str, float]:
     models = [validate(v) for v in vendor]
     steps["content hash (models.py)"] = lambda: [content_hash(m) for m in models]
     steps["identity hash (models.py)"] = lambda: [identity_key(inst.kind, conn.type, m) for m in models]
-    seed, blobs = rawprint.seed(type(inst)), [orjson.dumps(r) for r in page]  # encoded once, for the row too
-    steps["raw fingerprint (pipeline.rawprint, xxh3)"] = lambda: [rawprint.fingerprint(b, seed) for b in blobs]
+    fingerprint, blobs = rawprint.fingerprinter(type(inst)), [orjson.dumps(r) for r in page]  # encoded once
+    steps["raw fingerprint (pipeline.rawprint, xxh3)"] = lambda: [fingerprint(b) for b in blobs]
     steps["source id + cursor (connectors/)"] = lambda: [(inst.source_id(r), inst.cursor_value(r)) for r in page]
     steps["encode staged rows (orjson)"] = lambda: [orjson.dumps(m) + b"\t" + orjson.dumps(r)
                                                     for m, r in zip(models, page)]
