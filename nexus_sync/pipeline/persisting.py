@@ -111,9 +111,10 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
                 staging.drop(sync_hid, batch_no)
                 return {"skipped": 1}
             refused = _write_rows(cur, ctx, norm, classes, lines, [sids[i] for i in touched])
-            link_batch(cur, ctx, norm["kind"], ((sids[i], lines[i]) for i in changed if i not in refused))
             counts = _record_batch(cur, ctx, batch_no, norm, classes, refused)
             owe_archive(cur, ctx, batch_no, norm, classes, lines, refused)  # the outbox: in this transaction
+            # last: linking holds the tenant's advisory lock until the commit (other batches of it wait)
+            link_batch(cur, ctx, norm["kind"], ((sids[i], lines[i]) for i in changed if i not in refused))
         raw_conn.commit()
     except psycopg2.Error as exc:  # its text may quote a row (COPY's CONTEXT line): keep code and message only
         raw_conn.rollback()
