@@ -3,10 +3,11 @@ dedup cache (no Postgres read); the records a sync saw but did not touch are kep
 lifecycle still knows exactly what the sync saw.
 
 A dedup cache entry is `<content hash> <last touched, epoch seconds>`, and for a record normalized by this
-release `<raw fingerprint> <identity hash's first 8 digits>` after them (pipeline.rawprint: an unchanged vendor
-record is not normalized again; the identity digits are what `due` needs of it). A record is due when a boundary of its
-own lies between its last touch and the page's fetch time: boundaries come every `seen_resolution` seconds,
-shifted by an offset in [0, resolution) taken from the record's identity hash (deterministic). So a record
+release `<raw fingerprint> <identity hash's first 8 digits>` after them (pipeline.rawprint: an unchanged
+vendor record is not normalized again; the identity digits are what `due` needs of it). A record is due when
+a boundary of its own lies between its last touch and the page's fetch time: boundaries come every
+`seen_resolution` seconds, shifted by an offset in [0, resolution) taken from the record's identity hash
+(deterministic). So a record
 seen in every sync is touched once per resolution, the stored last_seen is never more than `seen_resolution`
 older than the last sync that saw it, and the touches spread evenly over the syncs (not all in the first sync
 after the hour). Resolution 0: every sync touches every record (exact last_seen).
