@@ -88,6 +88,9 @@ class Connector:
     cursor_format: ClassVar[str] = "iso"  # iso | epoch_s | epoch_ms | int | token (connectors.cursors)
     # dotted paths of the vendor record left out of the change decision (models.content_hash): heartbeats
     volatile_fields: ClassVar[tuple[str, ...]] = ()
+    # the version of what normalize makes of a vendor record; None: a hash of its code (pipeline.rawprint). A
+    # vendor record seen before, unchanged, is not normalized again while this stays the same
+    normalizer_version: ClassVar[str | None] = None
     rate_limit_per_minute: ClassVar[int | None] = None
     Config: ClassVar[builtins.type[ConnectorConfig]] = ConnectorConfig
 

@@ -89,6 +89,7 @@ class Declaration(Spec):
     error_when: ErrorWhen | None = None  # failures answered with HTTP 2xx, through the error table (ErrorWhen)
     # heartbeat paths of the vendor record (a check-in time): a change there alone is not a change of the record
     volatile: tuple[str, ...] = ()
+    normalizer_version: str | None = None  # None: a hash of normalize's code (Connector.normalizer_version)
     rate_limit_per_minute: int | None = None
     rate_limit_statuses: tuple[int, ...] = (429,)  # error-table extension: Qualys says 409
     endpoint_limits: dict[str, int] = Field(default_factory=dict)  # path prefix -> requests/min, on top
@@ -159,6 +160,7 @@ def declare(decl: Declaration, normalize: Callable[[dict[str, Any]], dict[str, A
                  type=decl.type, title=decl.title, category=decl.category, kind=decl.kind, stream=decl.stream,
                  auth=decl.auth.kind, paging=decl.paging.describe(), id_field=decl.id_field,
                  cursor_field=decl.cursor_field, cursor_format=decl.cursor_format, volatile_fields=decl.volatile,
+                 normalizer_version=decl.normalizer_version,
                  rate_limit_per_minute=decl.rate_limit_per_minute, Config=config_model,
                  normalize=staticmethod(normalize))
     return type(f"{decl.type.title()}Connector", (DeclaredConnector,), attrs)

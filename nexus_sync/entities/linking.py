@@ -106,9 +106,9 @@ def link_keys(cur: Any, tenant: uuid.UUID, source: str, kind: str, rows: list[tu
     done = Linked(rows=len(rows))
     if not rows:
         return done
+    wanted = _columns({(r.kind, k.type, k.value) for _, r in rows for k in r.keys}, 3)  # before the lock
     cur.execute(LOCK_SQL, (f"entities:{tenant}",))
-    wanted = {(r.kind, k.type, k.value) for _, r in rows for k in r.keys}
-    cur.execute(FIND_SQL, (*_columns(wanted, 3), str(tenant)))
+    cur.execute(FIND_SQL, (*wanted, str(tenant)))
     # entity ids as text throughout: a batch's thousands of new ids are never UUID objects formatted again
     known = {(kd, t, v): (str(eid), created) for kd, t, v, eid, created in cur.fetchall()}
     created = dict(known.values())

@@ -9,7 +9,7 @@ from typing import Any, Mapping, cast
 
 from nexus_sync import db, names, staging
 from nexus_sync.models import content_hash
-from nexus_sync.pipeline import seen
+from nexus_sync.pipeline import rawprint, seen
 from nexus_sync.pipeline.context import SyncContext, batch_stage, load
 from nexus_sync.pipeline.ledger import NEW, UNCHANGED, UPDATED, batch_persisted, staged_norm
 from nexus_sync.redis_client import get_redis
@@ -25,10 +25,12 @@ def dedup(sync_hid: str, batch_no: int) -> dict[str, int]:
     ctx = load(sync_hid)
     norm = staged_norm(sync_hid, batch_no)
     sids, hashes, idents = norm["sid"], norm["c"], norm["h"]
-    known: dict[str, tuple[str, int]] = {}
-    if sids:
-        cached = get_redis().hmget(names.dedup_key(ctx.connector.tenant_id, ctx.source), sids)
-        known = {s: e for s, e in zip(sids, map(seen.parse, cached)) if e is not None}
+    # records normalize kept by their raw fingerprint: unchanged, their last touch from the same cache read
+    raws = norm.get("f") or [""] * len(sids)  # raw fingerprints (none in a batch staged by the previous release)
+    known: dict[str, seen.Entry] = {sids[i]: seen.Entry(hashes[i], t, raws[i])
+                                    for i, t in enumerate(norm.get("t") or ()) if t is not None}
+    by_fingerprint = len(known)
+    known.update(seen.read(ctx.connector.tenant_id, ctx.source, [s for s in sids if s not in known]))
     hits = len(known)
     if hits < len(sids):
         known.update(_stored_hashes(ctx, norm["kind"], [s for s in sids if s not in known]))
@@ -37,12 +39,15 @@ def dedup(sync_hid: str, batch_no: int) -> dict[str, int]:
     now, resolution = seen.epoch(datetime.fromisoformat(norm["fetched_at"].rstrip("Z"))), seen_resolution(ctx)
     touch = "".join(seen.TOUCH if c == UNCHANGED and seen.due(idents[i], known[sids[i]][1], now, resolution)
                     else seen.SKIP for i, c in enumerate(classes))
-    seen.add_untouched(sync_hid, batch_no,
-                       (sids[i] for i, c in enumerate(classes) if c == UNCHANGED and touch[i] == seen.SKIP))
+    untouched = [i for i, c in enumerate(classes) if c == UNCHANGED and touch[i] == seen.SKIP]
+    seen.add_untouched(sync_hid, batch_no, (sids[i] for i in untouched))
+    # an unchanged record's entry learns its raw fingerprint of this normalizer version (touched ones: at persist)
+    learn(ctx, {sids[i]: seen.entry(hashes[i], known[sids[i]].touched, raws[i], idents[i]) for i in untouched
+                if raws[i] and not rawprint.same_version(known[sids[i]].raw, raws[i])})
     staging.put(sync_hid, batch_no, "dedup", {"classes": classes, "touch": touch, "cache_hits": hits})
     unchanged = classes.count(UNCHANGED)
     return {"new": classes.count(NEW), "updated": classes.count(UPDATED), "unchanged": unchanged,
-            "cache_hits": hits, "touch": touch.count(seen.TOUCH)}
+            "cache_hits": hits, "by_fingerprint": by_fingerprint, "touch": touch.count(seen.TOUCH)}
 
 
 def seen_resolution(ctx: SyncContext) -> int:
@@ -50,7 +55,7 @@ def seen_resolution(ctx: SyncContext) -> int:
     return int(ctx.vendor.Config.model_validate(ctx.connector.config).seen_resolution)
 
 
-def _stored_hashes(ctx: SyncContext, kind: str, sids: list[str]) -> dict[str, tuple[str, int]]:
+def _stored_hashes(ctx: SyncContext, kind: str, sids: list[str]) -> dict[str, seen.Entry]:
     """Cold cache: content hashes of stored rows, computed from their data, with their last_seen (and put back
     in the cache)."""
     raw_conn = db.get_engine().raw_connection()
@@ -64,8 +69,8 @@ def _stored_hashes(ctx: SyncContext, kind: str, sids: list[str]) -> dict[str, tu
     finally:
         raw_conn.close()
     volatile = ctx.vendor.volatile_fields
-    found = {sid: (content_hash(data, raw, volatile), seen.epoch(last)) for sid, data, raw, last in rows}
-    learn(ctx, {sid: seen.entry(*e) for sid, e in found.items()})
+    found = {sid: seen.Entry(content_hash(data, raw, volatile), seen.epoch(last)) for sid, data, raw, last in rows}
+    learn(ctx, {sid: seen.entry(e.content, e.touched) for sid, e in found.items()})
     return found
 
 

@@ -82,7 +82,7 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
         if batch_persisted(sync_hid, batch_no):  # a late duplicate delivery: the staging is dropped only
             return {"skipped": 1}                # after this batch's persist completed
         raise
-    sids, hashes = norm["sid"], norm["c"]
+    sids = norm["sid"]
     changed = [i for i, c in enumerate(classes) if c != UNCHANGED]
     # unchanged records whose last_seen is due (relatime, pipeline.seen); a part staged before it: all of them
     touched = [i for i, c in enumerate(part.get("touch") or seen.TOUCH * len(classes))
@@ -91,7 +91,7 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
     seen_at = seen.epoch(datetime.fromisoformat(norm["fetched_at"].rstrip("Z")))
 
     def learned(refused: Collection[int]) -> dict[str, str]:
-        return {sids[i]: seen.entry(hashes[i], seen_at) for i in changed + touched if i not in refused}
+        return seen.entries(norm, (i for i in changed + touched if i not in refused), seen_at)
 
     def changed_data(refused: Collection[int]) -> Callable[[], list[dict[str, Any]]]:  # new and updated, in order
         return lambda: [orjson.loads(lines[i].split(b"\t", 1)[0]) for i in changed if i not in refused]
@@ -111,9 +111,10 @@ def persist(sync_hid: str, batch_no: int) -> dict[str, int]:
                 staging.drop(sync_hid, batch_no)
                 return {"skipped": 1}
             refused = _write_rows(cur, ctx, norm, classes, lines, [sids[i] for i in touched])
-            link_batch(cur, ctx, norm["kind"], ((sids[i], lines[i]) for i in changed if i not in refused))
             counts = _record_batch(cur, ctx, batch_no, norm, classes, refused)
             owe_archive(cur, ctx, batch_no, norm, classes, lines, refused)  # the outbox: in this transaction
+            # last: linking holds the tenant's advisory lock until the commit (other batches of it wait)
+            link_batch(cur, ctx, norm["kind"], ((sids[i], lines[i]) for i in changed if i not in refused))
         raw_conn.commit()
     except psycopg2.Error as exc:  # its text may quote a row (COPY's CONTEXT line): keep code and message only
         raw_conn.rollback()

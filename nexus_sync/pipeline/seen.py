@@ -2,9 +2,12 @@
 dedup cache (no Postgres read); the records a sync saw but did not touch are kept in a set of the sync so that
 lifecycle still knows exactly what the sync saw.
 
-A dedup cache entry is `<content hash> <last touched, epoch seconds>`. A record is due when a boundary of its
-own lies between its last touch and the page's fetch time: boundaries come every `seen_resolution` seconds,
-shifted by an offset in [0, resolution) taken from the record's identity hash (deterministic). So a record
+A dedup cache entry is `<content hash> <last touched, epoch seconds>`, and for a record normalized by this
+release `<raw fingerprint> <identity hash's first 8 digits>` after them (pipeline.rawprint: an unchanged
+vendor record is not normalized again; the identity digits are what `due` needs of it). A record is due when
+a boundary of its own lies between its last touch and the page's fetch time: boundaries come every
+`seen_resolution` seconds, shifted by an offset in [0, resolution) taken from the record's identity hash
+(deterministic). So a record
 seen in every sync is touched once per resolution, the stored last_seen is never more than `seen_resolution`
 older than the last sync that saw it, and the touches spread evenly over the syncs (not all in the first sync
 after the hour). Resolution 0: every sync touches every record (exact last_seen).
@@ -14,7 +17,7 @@ a cache miss: dedup computes the stored row's hash from Postgres (current versio
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import Any, Iterable, NamedTuple
 
 from nexus_sync import names
 from nexus_sync.config import get_settings
@@ -26,19 +29,43 @@ SKIP = "0"
 MARK = "\x00batch:"  # a member per batch in the sync's untouched set (a source id never holds a NUL: fetch)
 
 
-def entry(content: str, touched: int) -> str:
-    """The dedup cache value of a record stored with this content hash, its last_seen written at `touched`."""
-    return f"{content} {touched}"
+class Entry(NamedTuple):
+    content: str  # the content hash
+    touched: int  # when its last_seen was last written, epoch seconds
+    raw: str = ""  # the raw fingerprint of the vendor record it was normalized from ("": none known)
+    key: str = ""  # the identity hash's first 8 digits (with `raw`)
 
 
-def parse(value: bytes | str | None) -> tuple[str, int] | None:
-    """(content hash, last touched) of a cache value; None for a miss or an entry of another hash version."""
+def entry(content: str, touched: int, raw: str = "", key: str = "") -> str:
+    """The dedup cache value of a record stored with this content hash, its last_seen written at `touched`,
+    normalized from a vendor record of raw fingerprint `raw` (pipeline.rawprint) with identity hash `key`."""
+    return f"{content} {touched} {raw} {key[:8]}" if raw else f"{content} {touched}"
+
+
+def parse(value: bytes | str | None) -> Entry | None:
+    """The Entry of a cache value; None for a miss or an entry of another hash version."""
     if value is None:
         return None
-    content, _, touched = text(value).partition(" ")
-    if len(content) != CONTENT_HASH_CHARS or not touched.isdigit():
+    parts = text(value).split(" ")
+    if len(parts[0]) != CONTENT_HASH_CHARS or len(parts) not in (2, 4) or not parts[1].isdigit():
         return None
-    return content, int(touched)
+    return Entry(parts[0], int(parts[1]), *parts[2:])
+
+
+def read(tenant_id: object, source: str, sids: list[str]) -> dict[str, Entry]:
+    """The dedup cache's entries of these source ids (those it has)."""
+    if not sids:
+        return {}
+    cached = get_redis().hmget(names.dedup_key(tenant_id, source), sids)
+    return {s: e for s, e in zip(sids, map(parse, cached)) if e is not None}
+
+
+def entries(norm: dict[str, Any], indexes: Iterable[int], touched: int) -> dict[str, str]:
+    """The cache entries of a normalized batch's records at these indexes, their last_seen written at
+    `touched` (a batch staged before raw fingerprints: none)."""
+    sids, hashes, idents = norm["sid"], norm["c"], norm["h"]
+    raws = norm.get("f") or [""] * len(sids)
+    return {sids[i]: entry(hashes[i], touched, raws[i], idents[i]) for i in indexes}
 
 
 def epoch(at: datetime) -> int:

@@ -18,7 +18,7 @@ def entries(key: str) -> dict[str, tuple[str, int]]:
     """The dedup cache: source id → (content hash, last touched)."""
     out = {text(k): seen.parse(v) for k, v in get_redis().hgetall(key).items()}
     assert None not in out.values()
-    return {k: v for k, v in out.items() if v is not None}
+    return {k: (v.content, v.touched) for k, v in out.items() if v is not None}
 
 
 def _identity(n: int) -> str:

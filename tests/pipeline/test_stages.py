@@ -85,7 +85,7 @@ def test_bad_vendor_record_is_skipped_and_reported(sim, make_connector):
     with db.get_engine().begin() as c:  # pretend page 0 is the only page
         c.execute(db.sync_runs.update().where(db.sync_runs.c.sync_history_id == uuid.UUID(hid)).values(pages_total=1))
     counts = pipeline.normalize(hid, 0)
-    assert counts == {"records": 198, "invalid": 2, "merged": 0}
+    assert counts == {"records": 198, "invalid": 2, "merged": 0, "known": 0}
     pipeline.dedup(hid, 0)
     pipeline.persist(hid, 0)
     pipeline.archive(hid, 0)

@@ -120,6 +120,7 @@ def normalize_breakdown(conn: Any, sync_hid: str) -> dict[str, float]:
     """µs per record of each step of normalize, on one staged page (batch 0): which part is whose code."""
     from nexus_sync import staging
     from nexus_sync.models import DATA_MODELS, content_hash, fast_validator, identity_key
+    from nexus_sync.pipeline import rawprint
     from nexus_sync.redis_client import get_redis
 
     # archive dropped batch 0's staging: stage its raw page again from the vendor's first page
@@ -136,6 +137,8 @@ def normalize_breakdown(conn: Any, sync_hid: str) -> dict[str, float]:
     models = [validate(v) for v in vendor]
     steps["content hash (models.py)"] = lambda: [content_hash(m) for m in models]
     steps["identity hash (models.py)"] = lambda: [identity_key(inst.kind, conn.type, m) for m in models]
+    fingerprint, blobs = rawprint.fingerprinter(type(inst)), [orjson.dumps(r) for r in page]  # encoded once
+    steps["raw fingerprint (pipeline.rawprint, xxh3)"] = lambda: [fingerprint(b) for b in blobs]
     steps["source id + cursor (connectors/)"] = lambda: [(inst.source_id(r), inst.cursor_value(r)) for r in page]
     steps["encode staged rows (orjson)"] = lambda: [orjson.dumps(m) + b"\t" + orjson.dumps(r)
                                                     for m, r in zip(models, page)]
