@@ -123,20 +123,23 @@ def test_a_sync_is_announced_to_subscribers_signed(sim, make_connector, notify_w
 
     beat = {"at": 0.0}
 
+    def mine() -> list:  # this sync's dead letters (a sync of another test may have closed under these hooks)
+        return [x for x in _letters("tasks.notify.webhook") if x.args[1].get("sync_id") == report["sync_id"]]
+
     def relayed_then_letters() -> list:  # the relay every 2 s, as beat would start it
         if time.monotonic() - beat["at"] > 2:
             relay_events.delay()
             beat["at"] = time.monotonic()
-        return _letters("tasks.notify.webhook")
+        return mine()
 
-    assert _wait(relayed_then_letters, 90)
-    letter = _letters("tasks.notify.webhook")[0]
+    assert _wait(relayed_then_letters, 120)
+    [letter] = mine()
     assert letter.args[0] == "gone" and "410" in letter.error and letter.retries == 3
     # first try + 3 retries, each refused; one more only if an answer was lost on the way (then counted as an
     # outage, not a refusal): at least once, always the same delivery
     gone = [(h, b) for h, b in receivers["gone"].got if json.loads(b).get("sync_id") == report["sync_id"]]
     assert len(gone) >= 4 and len({h["X-Nexus-Delivery"] for h, _ in gone}) == 1
-    assert len(receivers["broken"].got) >= 2 and {x.args[0] for x in _letters("tasks.notify.webhook")} == {"gone"}
+    assert len(receivers["broken"].got) >= 2
     with db.get_engine().connect() as c:
         waiting = c.execute(sa.select(db.outbox.c.payload).where(
             db.outbox.c.target == "webhook:down", db.outbox.c.done_at.is_(None))).scalars().all()
