@@ -27,6 +27,7 @@ from nexus_sync.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "records.lifecycle"
+CHUNK = 10_000  # source ids per look-up in the sync's untouched set at close
 CLOCK_SKEW_SECONDS = 5  # allowance between workers' clocks (NTP keeps them within milliseconds)
 
 
@@ -69,24 +70,32 @@ def apply(conn: sa.Connection, ctx: SyncContext, complete: bool) -> Changes:
     sb = db.sync_batches.c
     persisted = conn.execute(sa.select(sb.batch_no).where(sb.sync_history_id == ctx.sync_hid,
                                                            sb.status == "PERSISTED")).scalars()
-    kept = seen.untouched(str(ctx.sync_hid), persisted)
-    if kept is None and complete:  # without the set, rows seen but left untouched would look missing
+    marked = seen.marked(str(ctx.sync_hid), persisted)
+    if not marked and complete:  # without the set, rows seen but left untouched would look missing
         log.warning("lifecycle not applied: the sync's set of rows seen untouched is lost",
                     extra={"sync_id": ctx.sync_id})
         complete = False
-    untouched = kept or set()
 
-    def unwritten(missing_since: Any) -> list[str]:  # this sync's rows of `missing_since` it did not write
-        return [sid for (sid,) in conn.execute(sa.select(rd.source_id).where(*mine, missing_since, ~written))]
+    def unwritten(missing_since: Any, untouched: bool) -> list[str]:
+        """This sync's rows of `missing_since` it did not write, of those the ones it kept untouched (or
+        not): streamed from PostgreSQL and asked of Redis by the chunk, never a whole connector in memory."""
+        rows = conn.execute(sa.select(rd.source_id).where(*mine, missing_since, ~written),
+                            execution_options={"stream_results": True})
+        out: list[str] = []
+        for part in rows.partitions(CHUNK):
+            sids = [sid for (sid,) in part]
+            flags = seen.kept(str(ctx.sync_hid), sids) if marked else [False] * len(sids)
+            out += [sid for sid, flag in zip(sids, flags) if flag is untouched]
+        return out
 
     changes = Changes(applied=complete)
-    back = [sid for sid in unwritten(rd.missing_since.is_not(None)) if sid in untouched] if untouched else []
+    back = unwritten(rd.missing_since.is_not(None), untouched=True) if marked else []
     changes.returned = _ids(conn, db.raw_data.update().where(
         *mine, rd.missing_since.is_not(None), sa.or_(written, _among(back)))
         .values(missing_since=None).returning(rd.source_id))
     if not complete:
         return changes
-    gone = [sid for sid in unwritten(rd.missing_since.is_(None)) if sid not in untouched]
+    gone = unwritten(rd.missing_since.is_(None), untouched=False)
     changes.missing = _ids(conn, db.raw_data.update().where(*mine, rd.missing_since.is_(None), ~written, _among(gone))
                            .values(missing_since=ctx.started_at).returning(rd.source_id))
     retention = get_settings().missing_retention_days

@@ -92,11 +92,16 @@ def add_untouched(sync_hid: str, batch_no: int, sids: Iterable[str]) -> None:
     pipe.execute()
 
 
-def untouched(sync_hid: str, batches: Iterable[int]) -> set[str] | None:
-    """The source ids add_untouched kept for the sync; None when the set lacks the mark of one of `batches`
-    (Redis lost it: no proof of what the sync saw)."""
-    members = {text(v) for v in get_redis().smembers(names.seen_untouched_key(sync_hid))}
-    marks = {m for m in members if m.startswith(MARK)}
-    if not {f"{MARK}{b}" for b in batches} <= marks:
-        return None
-    return members - marks
+def marked(sync_hid: str, batches: Iterable[int]) -> bool:
+    """Whether the sync's untouched set holds the mark of each of `batches`; False when Redis lost it (then
+    there is no proof of what the sync saw)."""
+    marks = [f"{MARK}{b}" for b in batches]
+    return not marks or all(get_redis().smismember(names.seen_untouched_key(sync_hid), marks))
+
+
+def kept(sync_hid: str, sids: list[str]) -> list[bool]:
+    """For each of `sids`, whether the sync kept it untouched (add_untouched). Asked by the chunk: the set of a
+    large connector's sync (a million ids) is never read whole into a worker."""
+    if not sids:
+        return []
+    return [bool(x) for x in get_redis().smismember(names.seen_untouched_key(sync_hid), sids)]

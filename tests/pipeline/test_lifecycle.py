@@ -122,6 +122,34 @@ def test_a_record_really_absent_is_missing_beside_rows_left_untouched(s1, make_c
     assert report["lifecycle"]["missing"] == 3 and set(missing(conn)) == set(removed)
 
 
+def test_the_close_asks_for_the_untouched_set_by_the_chunk(s1, make_connector, published, monkeypatch):
+    """A million-record connector's set is never read whole into the worker (bench-large: 409 MB when it was)."""
+    import redis
+
+    from nexus_sync.pipeline import lifecycle
+
+    conn = make_connector(s1, "sentinelone", page_size=100)
+    run_inline(conn.name)
+    removed = s1.vendor("sentinelone").remove_agents(3)
+    later(conn)
+    asked: list[int] = []
+    real = redis.Redis.smismember
+
+    def chunked(self, name, values, *args):
+        asked.append(len(values))
+        return real(self, name, values, *args)
+
+    def whole(*_a, **_k):
+        raise AssertionError("the sync's untouched set was read whole")
+
+    monkeypatch.setattr(redis.Redis, "smembers", whole)
+    monkeypatch.setattr(redis.Redis, "smismember", chunked)
+    monkeypatch.setattr(lifecycle, "CHUNK", 50)
+    hid, report = run_inline(conn.name)
+    assert report["lifecycle"]["missing"] == 3 and set(missing(conn)) == set(removed)
+    assert untouched_by(conn, hid) >= 290 and asked and max(asked) <= 50
+
+
 def every_batch(conn) -> str:
     """A sync's every batch, stage by stage, short of its close; returns the sync's id."""
     hid = str(uuid.uuid4())

@@ -284,7 +284,8 @@ def _section_rss(main: dict[str, Any], large: dict[str, Any] | None) -> list[str
             L.append("")
             L.append(f"bench-large: {int(k):,}-record first sync {v['records_per_s']:,} records/s "
                      f"({v['duration_ms'] / 1000:.0f} s)" + (
-                         f"; unchanged re-sync {v['unchanged_resync']['records_per_s']:,} records/s"
+                         f"; unchanged re-sync {v['unchanged_resync']['records_per_s']:,} records/s, worker RSS "
+                         f"peak {v['unchanged_resync']['meter']['rss_mb']['peak_any']} MB"
                          if "unchanged_resync" in v else "") + ".")
     return L
 
