@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 
 from connectors.base import Connector, Page
-from nexus_sync import db, sanitize, staging
+from nexus_sync import db, staging
 from nexus_sync.credentials import redact
+from nexus_sync.pipeline import known, seen
 from nexus_sync.pipeline.completeness import endpoint_of, record_page
 from nexus_sync.pipeline.context import Frontier, SyncContext, frontier, gc_paused, load, mark_progress, set_frontier
 from nexus_sync.pipeline.ids import iso, utcnow
@@ -42,7 +43,7 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
         finally:  # the task's vendor session ends here, also when the page failed (Connector.close)
             connector.close()
         if page.wait is None:
-            _stage(sync_hid, batch_no, page, connector)
+            _stage(ctx, sync_hid, batch_no, page, connector)
     if page.wait is not None:  # the same batch again, later: where fetching goes on is this job's state
         set_frontier(sync_hid, Frontier(batch_no, page.next, since))
     else:
@@ -53,18 +54,23 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
     return Fetched(page.next, page.wait)
 
 
-def _stage(sync_hid: str, batch_no: int, page: Page, connector: Connector) -> None:
-    raw: dict[str, Any] = {"records": page.records, "fetched_at": iso(utcnow())}
+def _stage(ctx: SyncContext, sync_hid: str, batch_no: int, page: Page, connector: Connector) -> None:
+    """The page as the batch's "raw" part: the records the dedup cache does not know as the vendor's JSON
+    (`at`: their indexes in the page when some are known), the known ones as their cache entries
+    (pipeline.known)."""
+    part = known.split(ctx.vendor, ctx.records, page.records,
+                       lambda sids: seen.read(ctx.connector.tenant_id, ctx.source, sids))
+    raw: dict[str, Any] = {"records": orjson.Fragment(b"[" + b",".join(part.blobs) + b"]"),
+                           "fetched_at": iso(utcnow()), "known": part.known}
+    if part.known["i"]:
+        raw["at"] = part.at
     if page.cursor is not None:  # the listing's own cursor (a Graph delta link), saved as this batch's cursor
         raw["cursor"] = connector.canonical_cursor(page.cursor)
-    blob = orjson.dumps(raw)
-    if sanitize.page_has_nul(blob):
-        raw["nuls_replaced"] = sanitize.replace_nuls(page.records)
-        if raw["nuls_replaced"]:
-            log.warning("sync %s batch %d: %d vendor strings held NUL bytes, replaced by U+FFFD",
-                        sync_hid, batch_no, raw["nuls_replaced"])
-            blob = orjson.dumps(raw)
-    staging.put_batch(sync_hid, batch_no, {"raw": blob})
+    if part.nuls_replaced:
+        raw["nuls_replaced"] = part.nuls_replaced
+        log.warning("sync %s batch %d: %d vendor strings held NUL bytes, replaced by U+FFFD",
+                    sync_hid, batch_no, part.nuls_replaced)
+    staging.put_batch(sync_hid, batch_no, {"raw": orjson.dumps(raw)})
 
 
 def _record_pages(ctx: SyncContext, batch_no: int, last: bool,

@@ -29,8 +29,12 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
         return {"skipped": 1}
     ctx = load(sync_hid)
     raw = _staged_page(sync_hid, batch_no)
-    page = normalize_page(ctx.vendor, ctx.records, raw["records"],
-                          lambda sids: seen.read(ctx.connector.tenant_id, ctx.source, sids))
+    if "known" in raw:  # fetch read the cache (pipeline.known): its records are those it does not know
+        page = normalize_page(ctx.vendor, ctx.records, raw["records"], at=raw.get("at"))
+        add_known(page, raw["known"])
+    else:  # staged by the previous release: the cache is read here
+        page = normalize_page(ctx.vendor, ctx.records, raw["records"],
+                              lambda sids: seen.read(ctx.connector.tenant_id, ctx.source, sids))
     records = list(page.by_sid.values())
     cursors = [r.cursor for r in records if r.cursor] + ([raw["cursor"]] if raw.get("cursor") else [])
     known = [r.touched for r in records]
@@ -68,13 +72,15 @@ class NormalizedPage:
 
 
 def normalize_page(vendor: type[Connector], records: Connector, raw_records: list[dict[str, Any]],
-                   cached: Callable[[list[str]], dict[str, seen.Entry]] | None = None) -> NormalizedPage:
+                   cached: Callable[[list[str]], dict[str, seen.Entry]] | None = None,
+                   at: list[int] | None = None) -> NormalizedPage:
     """A record is keyed by its source id, the vendor's own identity (and the row's key in raw_data): two
     records of one source id in a page are one record, the later by the vendor's modification time (the
     cursor field), else the later in the page; the other is counted and named as merged. The identity hash
     (the spec's MD5 per kind, over the connector type) is stored for cross-source matching only.
     `records` reads a record's source id and cursor (SyncContext.records). `cached` (source ids → their dedup
-    cache entries): a record whose entry holds its raw fingerprint keeps the entry's hashes, not normalized."""
+    cache entries): a record whose entry holds its raw fingerprint keeps the entry's hashes, not normalized.
+    `at`: each record's index in the vendor's page (reports name it), when fetch kept some of the page aside."""
     kind, type_name = vendor.kind, vendor.type
     validate, vendor_normalize = _validator(kind), vendor.normalize
     cursor_value, dumps, fingerprint = records.cursor_value, orjson.dumps, rawprint.fingerprinter(vendor)
@@ -83,9 +89,9 @@ def normalize_page(vendor: type[Connector], records: Connector, raw_records: lis
     page = NormalizedPage(kind)
     sids = _source_ids(records, raw_records)
     entries = cached([s for s in sids if isinstance(s, str)]) if cached is not None else {}
-    at: dict[str, int] = {}  # source id → index of the record kept
-    for i, rec in enumerate(raw_records):
-        sid, blob = sids[i], dumps(rec)
+    index_of: dict[str, int] = {}  # source id → index of the record kept
+    for n, rec in enumerate(raw_records):
+        i, sid, blob = at[n] if at else n, sids[n], dumps(rec)
         if not isinstance(sid, str):
             page.invalid.append({"index": i, "source_id": None, "error": _brief_error(sid)})
             continue
@@ -110,16 +116,24 @@ def normalize_page(vendor: type[Connector], records: Connector, raw_records: lis
         kept = page.by_sid.get(sid)
         if kept is not None:
             newer = not (made.cursor and kept.cursor and made.cursor < kept.cursor)
-            dropped = at[sid] if newer else i
+            dropped = index_of[sid] if newer else i
             page.merged.append({"index": dropped, "source_id": sid, "error": "merged: the same source id twice in "
-                                f"one page; kept record {i if newer else at[sid]} (the later by modification time)"})
+                                f"one page; kept record {i if newer else index_of[sid]} (the later by modification time)"})
             if not newer:
                 continue
             page.known -= kept.touched is not None
-        at[sid] = i
+        index_of[sid] = i
         page.by_sid[sid] = made
         page.known += made.touched is not None
     return page
+
+
+def add_known(page: NormalizedPage, known: dict[str, list[Any]]) -> None:
+    """The records fetch found in the dedup cache by their raw fingerprint (pipeline.known): unchanged, kept
+    with their entries' hashes and touch time. Their source ids are not among the page's others (fetch)."""
+    for sid, raw, content, key, touched, cursor in zip(*(known[f] for f in ("sid", "f", "c", "k", "t", "cur"))):
+        page.by_sid[sid] = Normalized(key, content, cursor, b"", raw, touched)
+    page.known += len(known["sid"])
 
 
 def _source_ids(records: Connector, raw_records: list[dict[str, Any]]) -> list[str | Exception]:
