@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_sync import runs
+from nexus_sync.dev.bench import vacuum
 from nexus_sync.dev.bench.common import ROOT, say
 from nexus_sync.dev.bench.meter import BrokerTap, Meter
 from nexus_sync.dev.bench.worker_log import settle, task_times
@@ -165,6 +166,7 @@ class Bench:
                       tap: bool = False) -> dict[str, Any]:
         offset = log.stat().st_size
         broker = BrokerTap() if tap else None
+        upkeep_before = vacuum.counts()
         with Meter(self.roots(worker, sim)) as meter:
             if broker is not None:
                 with broker:
@@ -172,6 +174,7 @@ class Bench:
             else:
                 report = self.sync(conn)
             drained = self.outbox_drained()  # metered: the archive was a stage of the sync before the outbox
+            upkeep = vacuum.activity(upkeep_before, vacuum.counts())
         settle(log, offset)
         rec = report.get("records", {})
         processed = rec.get("processed", 0)
@@ -179,13 +182,15 @@ class Bench:
                "duration_ms": report.get("duration_ms"), "wall_s": report["_wall_s"],
                "records_per_s": round(processed / max(report.get("duration_ms", 0) / 1000, 1e-3)),
                "meter": meter.result(), "worker_log": task_times(log, offset, {report["_hid"]}),
-               "started_at": report["_started_at"].isoformat(), "outbox_drain_s": drained}
+               "started_at": report["_started_at"].isoformat(), "outbox_drain_s": drained,
+               "autovacuum": upkeep}
         if broker is not None:
             out["broker"] = broker.result()
         t = out["worker_log"]["tasks"]
         say(f"{label}: {report.get('status')} {processed} records in {out['duration_ms'] / 1000:.2f}s "
             f"= {out['records_per_s']:,} records/s; worker RSS peak {out['meter'].get('rss_mb', {}).get('peak_any')}"
-            f" MB; task seconds " + ", ".join(f"{k} {v['sum_s']:.1f}" for k, v in t.items()))
+            f" MB; task seconds " + ", ".join(f"{k} {v['sum_s']:.1f}" for k, v in t.items())
+            + (f"; autovacuum during it: {', '.join(upkeep)}" if upkeep else ""))
         return out
 
     def outbox_drained(self, timeout: float = 300.0) -> float:

@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Any
 
-from nexus_sync.dev.bench import loader, relatime
+from nexus_sync.dev.bench import loader, relatime, vacuum
 from nexus_sync.dev.bench.common import MAIN_VENDOR, ROOT, machine, mb, say, today
 from nexus_sync.dev.bench.harness import Bench, Options
 from nexus_sync.dev.bench.meter import Meter
@@ -72,17 +72,20 @@ def phase_main(b: Bench) -> None:
     say("fetch only: the simulator and the HTTP client, no pipeline (the simulator's limit)")
     main["fetch_only"] = fetch_only(b, conn, worker, sim)
 
-    def run(label: str) -> dict[str, Any]:
+    def run(label: str, settled: bool = True) -> dict[str, Any]:
+        if settled:  # the previous phase's autovacuum is not this sync's (bench.vacuum)
+            main.setdefault("settle_s", {})[label] = vacuum.settle()
         out = b.measured_sync(label, conn, worker, log, sim)
         out["touched"] = relatime.touched_rows(conn, out["started_at"])
         return out
 
     def load(label: str) -> dict[str, Any]:  # the hand-tuned loader: its CPU is the harness's (+ Postgres)
+        main.setdefault("settle_s", {})[f"loader, {label}"] = vacuum.settle()
         with Meter(b.roots(worker, sim), rss_root=None) as meter:
             out = loader.load(conn, label)
         return {**out, "meter": meter.result()}
 
-    main["first"] = run("first sync")
+    main["first"] = run("first sync", settled=False)
     b.check("first sync: all new", main["first"]["records"].get("new") == n)
     say(f"COPY limit: the same {n:,} rows into a table LIKE raw_data INCLUDING ALL, {o.copy_reps}×")
     main["copy_limit"] = copy_limit(conn.tenant_id, o.copy_reps)
@@ -128,6 +131,7 @@ def _relatime_rows(b: Bench, main: dict[str, Any], conn: Any, run: Any) -> None:
     b.check_last_seen(conn, main["touch_due"]["started_at"], "every touch due")
     relatime.set_resolution(conn, None)
     period = max(10, math.ceil(1.5 * main["touch_due"]["wall_s"]) + 2)  # each sync done before the next starts
+    main["settle_s"]["steady state"] = vacuum.settle()  # before the series, not between its syncs
     main["steady"] = relatime.steady_state(run, conn, period)
     b.check("steady state: every sync all unchanged",
             all(r["records"].get("unchanged") == n for r in main["steady"]["syncs"]))

@@ -27,15 +27,17 @@ def set_resolution(conn: Any, seconds: int | None) -> None:
         tx.execute(db.connectors.update().where(c.id == conn.id).values(config=config))
 
 
-def steady_state(run: Callable[[str], dict[str, Any]], conn: Any, period: int) -> dict[str, Any]:
+def steady_state(run: Callable[..., dict[str, Any]], conn: Any, period: int) -> dict[str, Any]:
     """STEADY_SYNCS unchanged syncs started `period` s apart at a resolution of 4 × period: the ratio of a
-    15-minute schedule at the default hour, scaled down in time (the touch decision reads the real clock)."""
+    15-minute schedule at the default hour, scaled down in time (the touch decision reads the real clock). `run`
+    does not settle the database between them (bench.vacuum): the upkeep their own touches set off is theirs."""
     set_resolution(conn, RATIO * period)
     runs = []
     start = time.monotonic()
     for k in range(1, STEADY_SYNCS + 1):
         time.sleep(max(0.0, start + k * period - time.monotonic()))
-        runs.append(run(f"steady state, sync {k} of {STEADY_SYNCS} ({period} s apart, resolution {RATIO * period} s)"))
+        runs.append(run(f"steady state, sync {k} of {STEADY_SYNCS} ({period} s apart, resolution {RATIO * period} s)",
+                        settled=False))
     set_resolution(conn, None)
     return {"period_s": period, "resolution_s": RATIO * period, "syncs": runs,
             "records_per_s": [r["records_per_s"] for r in runs],

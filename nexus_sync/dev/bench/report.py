@@ -166,7 +166,8 @@ def _section_resolution(m: dict[str, Any]) -> list[str]:
         return []
     L = ["", "## Unchanged re-syncs by last_seen resolution, and the hand-tuned loader (same run, same pages)", "",
          "| run | records/s | rows whose last_seen was written | CPU s (worker / postgres / redis) | CPU µs/record, "
-         "all processes ‡ | records/s the CPU allows on 2 idle cores ‡ |", "|---|---|---|---|---|---|"]
+         "all processes ‡ | records/s the CPU allows on 2 idle cores ‡ | autovacuum during the sync § |",
+         "|---|---|---|---|---|---|---|"]
     rows = [("within resolution (right after the first sync)", m["unchanged"]),
             ("every touch due (seen_resolution 0)", m["touch_due"])]
     st = m["steady"]
@@ -175,11 +176,18 @@ def _section_resolution(m: dict[str, Any]) -> list[str]:
     for label, r in rows:
         cpu = r["meter"]["cpu_s"]
         L.append(f"| {label} | {r['records_per_s']:,} | {r.get('touched', '–'):,} | {cpu.get('worker')} / "
-                 f"{cpu.get('postgres')} / {cpu.get('redis')} | {_cpu_line(r, m['records'])} |")
+                 f"{cpu.get('postgres')} / {cpu.get('redis')} | {_cpu_line(r, m['records'])} | "
+                 f"{', '.join(r.get('autovacuum', [])) or '–'} |")
     L += ["", f"Steady state mean: **{st['mean_records_per_s']:,} records/s**. The 15-minute schedule at the "
               f"default hour is scaled down in time, at the same ratio (syncs {st['period_s']} s apart, "
               f"seen_resolution {st['resolution_s']} s): each sync writes the last_seen of the rows whose point "
               "of the resolution fell since the previous one, ~¼ of them.", ""]
+    settled = m.get("settle_s")
+    if settled:
+        L += ["§ Each scenario (and each loader run) starts on a settled database: `VACUUM (ANALYZE)` of the whole "
+              "database, outside every meter (`nexus_sync/dev/bench/vacuum.py`; not between the steady-state syncs), "
+              "so that the autovacuum a previous phase set off does not land in the next one's figures. Seconds it "
+              "took: " + "; ".join(f"before {k}: {sum(d.values()):.2f}" for k, d in settled.items()) + ".", ""]
     ld = m.get("loader", {})
     if ld:
         L += ["Hand-tuned loader (`nexus_sync/dev/bench/loader.py`: the connector's client and normalize, COPY → "
