@@ -125,13 +125,13 @@ def _settle(conn: sa.Connection, target: str, rows: list[Row], outcome: Outcome,
     for stmt in outcome.also:
         conn.execute(stmt)
     settled = set(outcome.done) | set(outcome.given_up)
+    if settled:  # the target answered: a streak of failures (and its backoff) starts again from the next row
+        conn.execute(db.outbox_targets.delete().where(db.outbox_targets.c.target == target))
     head = next((r for r in rows if r.id not in settled), None)
     if outcome.down is not None and head is not None:
         conn.execute(db.outbox.update().where(o.id == head.id).values(
             last_error=outcome.down[:1000], attempts=o.attempts + (1 if outcome.attempt else 0)))
         _target_down(conn, target, outcome.down, at)
-    elif settled:
-        conn.execute(db.outbox_targets.delete().where(db.outbox_targets.c.target == target))
 
 
 def _target_down(conn: sa.Connection, target: str, error: str, at: datetime) -> None:

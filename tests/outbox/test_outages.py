@@ -204,6 +204,52 @@ def test_webhook_503_stretch_waits_and_delivers_after_a_refusing_one_is_dead_let
     assert len(flaky.taken) == 1 and owed_rows(hid, "webhook:outage-flaky") == 0  # delivered once
 
 
+def test_a_refusing_subscribers_backoff_starts_again_with_each_delivery(stack):
+    """A subscriber that refuses (410) every delivery: each is tried task_max_retries + 1 times, waiting 1 s,
+    2 s, 4 s… between tries; a delivery given up ends the streak, so the next one waits 1 s again, not the cap
+    (a backlog behind a refusing subscriber would otherwise wait outbox_backoff_max_seconds per try)."""
+    from datetime import timedelta
+
+    from nexus_sync.outbox.drain import Outcome, Row
+    from nexus_sync.outbox.store import Owed, owe
+
+    target = f"webhook:refusing-{uuid.uuid4().hex[:8]}"
+    with db.get_engine().begin() as c:
+        owe(c, [Owed(target, str(uuid.uuid4()), str(uuid.uuid4()), {"n": i}) for i in range(3)])
+    tries = get_settings().task_max_retries + 1
+
+    def refusing(_target: str, rows: list[Row]) -> Outcome:
+        out = Outcome()
+        for row in rows:
+            if row.attempts + 1 < tries:
+                out.down, out.attempt = "HTTP 410", True
+                return out
+            out.given_up.append(row.id)
+        return out
+
+    clock = drain.utcnow()
+    streaks: list[int] = []
+    t = db.outbox_targets.c
+    try:
+        while owed_rows_of(target):
+            clock += timedelta(hours=1)  # past any backoff
+            drain.drain(target, refusing, batch=10, now=lambda: clock)
+            with db.get_engine().connect() as c:
+                streaks.append(int(c.execute(sa.select(t.failures).where(t.target == target)).scalar() or 0))
+        # each delivery's refusals count 1, 2, 3: the one refused right after another was given up counts 1
+        assert streaks == list(range(1, tries)) * 3 + [0]
+    finally:
+        with db.get_engine().begin() as c:
+            c.execute(db.outbox.delete().where(db.outbox.c.target == target))
+            c.execute(db.outbox_targets.delete().where(t.target == target))
+
+
+def owed_rows_of(target: str) -> int:
+    o = db.outbox.c
+    with db.get_engine().connect() as c:
+        return int(c.execute(sa.select(sa.func.count()).where(o.target == target, o.done_at.is_(None))).scalar_one())
+
+
 def test_lag_alerts_at_15_minutes_and_past_the_bound(monkeypatch, stack):
     target = f"webhook:lag-{uuid.uuid4().hex[:8]}"
     from nexus_sync.outbox.store import Owed, owe
