@@ -61,6 +61,11 @@ def frontier_key(sync_hid: str) -> str:
     return f"{PREFIX}sync:{sync_hid}:next_fetch"
 
 
+def fetches_key(sync_hid: str) -> str:
+    """A hash: batch number → the fetch state its fetch was sent with (pipeline.ahead)."""
+    return f"{PREFIX}sync:{sync_hid}:fetches"
+
+
 def stage_key(sync_hid: str, batch_no: int, stage: str) -> str:
     """A staged part of one batch (claim check)."""
     return f"{PREFIX}stage:{sync_hid}:{batch_no}:{stage}"

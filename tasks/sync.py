@@ -55,15 +55,17 @@ class FetchTask(PipelineTask):
 @app.task(base=FetchTask, name=names.FETCH)
 def fetch(sync_hid: str, batch_no: int, state: dict | None, since: str | None) -> dict:
     """Pull one vendor page, stage it, start its batch chain and the next page's fetch. A vendor job not ready
-    yet: the same batch is fetched again after its wait, and this worker serves other tasks meanwhile."""
-    fetched = pipeline.fetch(sync_hid, batch_no, state, since)
+    yet: the same batch is fetched again after its wait, and this worker serves other tasks meanwhile. The next
+    page's fetch goes out as soon as this page's answer is in, before it is staged (pipeline.ahead)."""
+    def ahead(onward: dict) -> None:
+        fetch.delay(sync_hid=sync_hid, batch_no=batch_no + 1, state=onward, since=since)
+
+    fetched = pipeline.fetch(sync_hid, batch_no, state, since, ahead=ahead)
     if fetched.wait is not None:
         fetch.apply_async(kwargs={"sync_hid": sync_hid, "batch_no": batch_no, "state": fetched.next,
                                   "since": since}, countdown=fetched.wait)
         return {"batch": batch_no, "wait": fetched.wait}
     batch_chain(sync_hid, batch_no).delay()
-    if fetched.next is not None:
-        fetch.delay(sync_hid=sync_hid, batch_no=batch_no + 1, state=fetched.next, since=since)
     return {"batch": batch_no, "last": fetched.last}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -12,6 +12,7 @@ from connectors.base import Connector, Page
 from nexus_sync import db, staging
 from nexus_sync.credentials import redact
 from nexus_sync.pipeline import known, seen
+from nexus_sync.pipeline.ahead import advance
 from nexus_sync.pipeline.completeness import endpoint_of, record_page
 from nexus_sync.pipeline.context import Frontier, SyncContext, frontier, gc_paused, load, mark_progress, set_frontier
 from nexus_sync.pipeline.ids import iso, utcnow
@@ -33,8 +34,11 @@ class Fetched:
         return self.next is None and self.wait is None
 
 
-def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str | None) -> Fetched:
-    """Fetch one vendor page and stage it as batch `batch_no`."""
+def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str | None,
+          ahead: Callable[[dict[str, Any]], None] | None = None) -> Fetched:
+    """Fetch one vendor page and stage it as batch `batch_no`. `ahead` sends the next page's fetch (its state):
+    called once the answer is in, before the page is staged, and only by the first attempt to move the frontier
+    past this batch (pipeline.ahead). Without it the caller sends the next fetch itself, after the staging."""
     ctx = load(sync_hid)
     connector = ctx.connector.instance()
     with gc_paused():
@@ -42,12 +46,17 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
             page = connector.fetch_page(state, since)
         finally:  # the task's vendor session ends here, also when the page failed (Connector.close)
             connector.close()
+        onward = page.next if page.wait is None else None
+        if onward is not None and ahead is not None and advance(sync_hid, Frontier(batch_no + 1, onward, since)):
+            ahead(onward)
         if page.wait is None:
             _stage(ctx, sync_hid, batch_no, page, connector)
     if page.wait is not None:  # the same batch again, later: where fetching goes on is this job's state
         set_frontier(sync_hid, Frontier(batch_no, page.next, since))
-    else:
-        set_frontier(sync_hid, Frontier(None if page.next is None else batch_no + 1, page.next, since))
+    elif page.next is None:  # every page fetched (staged: a resume has nothing left to fetch)
+        set_frontier(sync_hid, Frontier(None, None, since))
+    elif ahead is None:
+        advance(sync_hid, Frontier(batch_no + 1, page.next, since))
     _record_pages(ctx, batch_no, last=page.next is None and page.wait is None,
                   fetched=None if page.wait is not None else (endpoint_of(ctx.vendor, state), page, since))
     mark_progress(sync_hid, ahead=page.wait or 0.0)  # a waiting job is alive: not stalled before it is due
@@ -96,7 +105,12 @@ def _record_pages(ctx: SyncContext, batch_no: int, last: bool,
 
 
 def fetch_failed(sync_hid: str, batch_no: int, error: str) -> bool:
-    """Fetching page batch_no failed for good: later pages are unknown, so the sync ends here."""
+    """Fetching page batch_no failed for good: later pages are unknown, so the sync ends here — unless its
+    successor was sent already (pipeline.ahead: the page's answer came, its staging failed): then only this
+    batch failed, and fetching goes on."""
+    front = frontier(sync_hid)
+    if front is not None and (front.batch is None or front.batch > batch_no):
+        return batch_failed(sync_hid, batch_no, f"fetch failed: {error}")
     ctx = load(sync_hid)
     _release_vendor_state(ctx, sync_hid)
     with db.get_engine().begin() as conn:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from nexus_sync import db, names, staging
+from nexus_sync.pipeline.ahead import sent
 from nexus_sync.pipeline.context import frontier
 from nexus_sync.redis_client import get_redis
 
@@ -86,6 +87,8 @@ def resume_plan(sync_hid: str) -> list[Step]:
             db.sync_runs.c.sync_history_id == hid)).scalar()
         batches = {r.batch_no: r for r in conn.execute(sa.select(sb.batch_no, sb.status).where(
             sb.sync_history_id == hid))}
+        details = conn.execute(sa.select(db.sync_history.c.error_details).where(db.sync_history.c.id == hid)).scalar()
+    staged = {int(b) for b in ((details or {}).get("fetched") or {})}  # pages fetch staged (completeness)
     front = frontier(sync_hid)
     if total is not None:
         last = total - 1
@@ -98,7 +101,7 @@ def resume_plan(sync_hid: str) -> list[Step]:
         b = batches.get(n)
         if b is not None and b.status in ("FAILED", "PERSISTED"):  # persisted: its archive is owed work
             continue
-        steps.append(_unpersisted(sync_hid, n))
+        steps.append(_unpersisted(sync_hid, n, n in staged))
     if total is None:
         if front is not None and front.batch is not None:
             steps.append(ResumeFetch(front.batch, front.state, front.since))
@@ -107,9 +110,14 @@ def resume_plan(sync_hid: str) -> list[Step]:
     return steps or [CloseSync()]
 
 
-def _unpersisted(sync_hid: str, n: int) -> Step:
-    """A batch not yet persisted goes on from the first stage whose input is staged."""
+def _unpersisted(sync_hid: str, n: int, was_staged: bool) -> Step:
+    """A batch not yet persisted goes on from the first stage whose input is staged; one never staged whose
+    fetch state is known (its successor went out ahead of its staging: pipeline.ahead) is fetched again."""
     for part, first in (("dedup", "persist"), ("norm", "dedup"), ("raw", "normalize")):
         if staging.exists(sync_hid, n, part):
             return ResumeBatch(n, first)
+    if not was_staged:
+        again = sent(sync_hid, n)
+        if again is not None:
+            return ResumeFetch(n, again.state, again.since)
     return LostBatch(n, "its staged data is gone (expired or lost) before it was persisted")

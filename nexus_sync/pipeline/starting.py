@@ -14,6 +14,7 @@ from nexus_sync import breaker, catalog, db, names
 from nexus_sync.config import get_settings
 from nexus_sync.credentials import redact
 from nexus_sync.errors import ConfigError
+from nexus_sync.pipeline.ahead import record_sent
 from nexus_sync.pipeline.context import Frontier, mark_progress, set_frontier
 from nexus_sync.pipeline.ids import utcnow
 from nexus_sync.redis_client import get_redis, text
@@ -65,6 +66,7 @@ def start(connector_ref: str, sync_hid: str, trigger: str = "manual") -> StartRe
             since = _usable_cursor(conn, row, conn.execute(sa.select(db.connector_state.c.cursor).where(
                 db.connector_state.c.connector_id == row.id)).scalar())
     set_frontier(sync_hid, Frontier(0, None, since))
+    record_sent(sync_hid, Frontier(0, None, since))
     mark_progress(sync_hid)
     return StartResult(sync_hid, False, since=since)
 

@@ -151,9 +151,13 @@ def profiles(b: Bench, sim_info: dict[str, Any], worker: Any) -> dict[str, Any]:
 
 
 def fetch_only(b: Bench, conn: Any, worker: Any, sim: Any) -> dict[str, Any]:
+    """The connector's pages one after another, nothing else: with the cyclic GC paused, as the fetch task
+    runs them (pipeline.context.gc_paused)."""
+    from nexus_sync.pipeline.context import gc_paused
+
     inst = conn.instance()
     pages, records = 0, 0
-    with Meter(b.roots(worker, sim), rss_root=None) as meter:
+    with Meter(b.roots(worker, sim), rss_root=None) as meter, gc_paused():
         state = None
         while True:
             page = inst.fetch_page(state, None)
