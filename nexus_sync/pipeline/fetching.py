@@ -3,7 +3,7 @@ ready yet stages nothing and is fetched again later with its state."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import orjson
@@ -49,8 +49,11 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
         onward = page.next if page.wait is None else None
         if onward is not None and ahead is not None and advance(sync_hid, Frontier(batch_no + 1, onward, since)):
             ahead(onward)
+        received = len(page.records)
         if page.wait is None:
             _stage(ctx, sync_hid, batch_no, page, connector)
+        # the records go while the GC still waits: the collection due when it resumes finds ~10^5 fewer objects
+        page = replace(page, records=[])
     if page.wait is not None:  # the same batch again, later: where fetching goes on is this job's state
         set_frontier(sync_hid, Frontier(batch_no, page.next, since))
     elif page.next is None:  # every page fetched (staged: a resume has nothing left to fetch)
@@ -58,7 +61,8 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
     elif ahead is None:
         advance(sync_hid, Frontier(batch_no + 1, page.next, since))
     _record_pages(ctx, batch_no, last=page.next is None and page.wait is None,
-                  fetched=None if page.wait is not None else (endpoint_of(ctx.vendor, state), page, since))
+                  fetched=None if page.wait is not None else (endpoint_of(ctx.vendor, state), received, page.total,
+                                                               since))
     mark_progress(sync_hid, ahead=page.wait or 0.0)  # a waiting job is alive: not stalled before it is due
     return Fetched(page.next, page.wait)
 
@@ -83,15 +87,15 @@ def _stage(ctx: SyncContext, sync_hid: str, batch_no: int, page: Page, connector
 
 
 def _record_pages(ctx: SyncContext, batch_no: int, last: bool,
-                  fetched: tuple[str, Page, str | None] | None) -> None:
+                  fetched: tuple[str, int, int | None, str | None] | None) -> None:
     """The last page fixes the sync's page count; any other reopens a sync that ended on a failed page (a
-    replayed fetch): its end is unknown again. A staged page (`fetched`: its endpoint, the page, the sync's
-    since) is recorded for completeness, in the same transaction."""
+    replayed fetch): its end is unknown again. A staged page (`fetched`: its endpoint, records received, the
+    vendor's stated total, the sync's since) is recorded for completeness, in the same transaction."""
     runs = db.sync_runs.c
     with db.get_engine().begin() as conn:
         if fetched is not None:
-            endpoint, page, since = fetched
-            record_page(conn, ctx.sync_hid, batch_no, endpoint, len(page.records), page.total, since)
+            endpoint, received, total, since = fetched
+            record_page(conn, ctx.sync_hid, batch_no, endpoint, received, total, since)
         if last:
             conn.execute(db.sync_runs.update().where(runs.sync_history_id == ctx.sync_hid)
                          .values(pages_total=batch_no + 1, fetch_error=None))

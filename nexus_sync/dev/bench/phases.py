@@ -59,6 +59,9 @@ def phase_rss(b: Bench, n: int, label: str, tap: bool = False) -> None:
     b.stop(sim)
 
 
+WITHIN_RUNS = 3  # unchanged re-syncs within the resolution; the median is the figure
+
+
 def phase_main(b: Bench) -> None:
     import requests
 
@@ -93,8 +96,12 @@ def phase_main(b: Bench) -> None:
     loader.reset()
     main["loader"] = {"first": load("first")}
 
-    main["unchanged"] = run("unchanged re-sync within resolution")
-    b.check("unchanged re-sync: all unchanged", main["unchanged"]["records"].get("unchanged") == n)
+    # one figure of a noisy machine is a draw: WITHIN_RUNS consecutive syncs within the resolution, the median
+    within = [run(f"unchanged re-sync within resolution ({k} of {WITHIN_RUNS})", settled=k == 1)
+              for k in range(1, WITHIN_RUNS + 1)]
+    b.check("unchanged re-syncs: all unchanged", all(r["records"].get("unchanged") == n for r in within))
+    main["unchanged"] = {**sorted(within, key=lambda r: r["records_per_s"])[len(within) // 2],
+                         "runs_records_per_s": [r["records_per_s"] for r in within]}
     b.check_last_seen(conn, main["first"]["started_at"], "unchanged within resolution")
     main["loader"]["unchanged"] = load("unchanged")
     _relatime_rows(b, main, conn, run)

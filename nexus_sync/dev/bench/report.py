@@ -67,7 +67,9 @@ def render_summary(main: dict[str, Any] | None, large: dict[str, Any] | None) ->
         ("first_sync_vs_copy", f"{_fmt(h.get('first_rps'))} rec/s = {h.get('first_sync_vs_copy', 0):.0%} of COPY "
                                f"({_fmt(h.get('copy_rps'))} rows/s)", None),
         ("vs_loader_first", _vs_loader(h, "first"), None),
-        ("unchanged_rps", f"{_fmt(h.get('unchanged_rps'))} rec/s", None),
+        ("unchanged_rps", f"{_fmt(h.get('unchanged_rps'))} rec/s" + (
+            f" (median of {m['unchanged']['runs_records_per_s']})" if "runs_records_per_s" in m.get("unchanged", {})
+            else ""), None),
         ("touch_due_rps", f"{_fmt(h.get('touch_due_rps'))} rec/s", None),
         ("steady_rps", f"{_fmt(h.get('steady_rps'))} rec/s (mean of "
                        f"{m.get('steady', {}).get('records_per_s')})", None),
@@ -168,7 +170,7 @@ def _section_resolution(m: dict[str, Any]) -> list[str]:
          "| run | records/s | rows whose last_seen was written | CPU s (worker / postgres / redis) | CPU µs/record, "
          "all processes ‡ | records/s the CPU allows on 2 idle cores ‡ | autovacuum during the sync § |",
          "|---|---|---|---|---|---|---|"]
-    rows = [("within resolution (right after the first sync)", m["unchanged"]),
+    rows = [("within resolution (right after the first sync; the median of its runs)", m["unchanged"]),
             ("every touch due (seen_resolution 0)", m["touch_due"])]
     st = m["steady"]
     rows += [(f"steady state, sync {i} ({st['period_s']} s after the previous, resolution {st['resolution_s']} s)",
