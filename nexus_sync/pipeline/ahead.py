@@ -13,13 +13,8 @@ What keeps it exact:
 * **A finished listing stays finished**: a frontier of "every page fetched" is never moved back."""
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
-
 from nexus_sync import names
-from nexus_sync.config import get_settings
-from nexus_sync.pipeline.context import Frontier
+from nexus_sync.pipeline.context import Frontier, frontier_ttl
 from nexus_sync.redis_client import get_redis
 
 # KEYS: the frontier, the fetch states; ARGV: batch, the frontier's JSON, ttl. 1 when the frontier moved to batch.
@@ -40,9 +35,8 @@ def advance(sync_hid: str, front: Frontier) -> bool:
     """Move the frontier to `front` (a batch to fetch next) unless it is there or past it already; True when it
     moved: the caller sends that fetch, and nobody else does."""
     assert front.batch is not None
-    value = orjson.dumps({"batch": front.batch, "state": front.state, "since": front.since})
     moved = get_redis().eval(_ADVANCE, 2, names.frontier_key(sync_hid), names.fetches_key(sync_hid),
-                             front.batch, value, _ttl())
+                             front.batch, front.encode(), frontier_ttl())
     return bool(moved)
 
 
@@ -51,9 +45,8 @@ def record_sent(sync_hid: str, front: Frontier) -> None:
     assert front.batch is not None
     key = names.fetches_key(sync_hid)
     pipe = get_redis().pipeline(transaction=True)
-    pipe.hset(key, str(front.batch), orjson.dumps({"batch": front.batch, "state": front.state,
-                                                   "since": front.since}))
-    pipe.expire(key, _ttl())
+    pipe.hset(key, str(front.batch), front.encode())
+    pipe.expire(key, frontier_ttl())
     pipe.execute()
 
 
@@ -61,11 +54,4 @@ def sent(sync_hid: str, batch_no: int) -> Frontier | None:
     """The fetch batch `batch_no` was sent with; None when it is not known (expired, or sent before this
     release)."""
     raw = get_redis().hget(names.fetches_key(sync_hid), str(batch_no))
-    if not raw:
-        return None
-    kept: dict[str, Any] = orjson.loads(raw)
-    return Frontier(kept["batch"], kept["state"], kept["since"])
-
-
-def _ttl() -> int:
-    return max(get_settings().stage_ttl_seconds, get_settings().lock_ttl_seconds)
+    return Frontier.decode(raw) if raw else None

@@ -74,11 +74,17 @@ class Completeness:
             for name, c in short.items())
 
 
-def read_completeness(conn: sa.Connection, hid: uuid.UUID) -> Completeness:
-    """The pages fetch recorded, added up per endpoint (each endpoint's expected count: its first page's total)."""
+def recorded_pages(conn: sa.Connection, hid: uuid.UUID) -> dict[str, Any]:
+    """Every page fetch staged and recorded (RECORD_SQL), by batch number (as text)."""
     details = conn.execute(sa.select(db.sync_history.c.error_details)
                            .where(db.sync_history.c.id == hid)).scalar()
-    pages = (details or {}).get("fetched") or {}
+    pages: dict[str, Any] = (details or {}).get("fetched") or {}
+    return pages
+
+
+def read_completeness(conn: sa.Connection, hid: uuid.UUID) -> Completeness:
+    """The pages fetch recorded, added up per endpoint (each endpoint's expected count: its first page's total)."""
+    pages = recorded_pages(conn, hid)
     # every batch up to the last recorded one: a sync whose early pages a previous release fetched is unknown
     out = Completeness(known=bool(pages) and len(pages) == 1 + max(int(b) for b in pages))
     for batch in sorted(pages, key=int):

@@ -145,20 +145,29 @@ class Frontier:
     state: dict[str, Any] | None
     since: str | None
 
+    def encode(self) -> bytes:
+        """As kept in Redis (the frontier key, and each batch's fetch state: pipeline.ahead)."""
+        return orjson.dumps({"batch": self.batch, "state": self.state, "since": self.since})
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Frontier:
+        kept = orjson.loads(raw)
+        return cls(kept["batch"], kept["state"], kept["since"])
+
+
+def frontier_ttl() -> int:
+    """How long the frontier and the fetch states are kept: as long as a staged part or the sync's lock."""
+    return max(get_settings().stage_ttl_seconds, get_settings().lock_ttl_seconds)
+
 
 def set_frontier(sync_hid: str, frontier: Frontier) -> None:
-    ttl = max(get_settings().stage_ttl_seconds, get_settings().lock_ttl_seconds)
-    get_redis().set(names.frontier_key(sync_hid), orjson.dumps(
-        {"batch": frontier.batch, "state": frontier.state, "since": frontier.since}), ex=ttl)
+    get_redis().set(names.frontier_key(sync_hid), frontier.encode(), ex=frontier_ttl())
 
 
 def frontier(sync_hid: str) -> Frontier | None:
     """What set_frontier kept, or None when it is gone."""
     raw = get_redis().get(names.frontier_key(sync_hid))
-    if not raw:
-        return None
-    kept = orjson.loads(raw)
-    return Frontier(kept["batch"], kept["state"], kept["since"])
+    return Frontier.decode(raw) if raw else None
 
 
 # ------------------------------------------------------------------ the stage wrapper

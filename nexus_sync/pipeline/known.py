@@ -18,6 +18,7 @@ import orjson
 from connectors.base import Connector
 from nexus_sync import sanitize
 from nexus_sync.pipeline import rawprint, seen
+from nexus_sync.pipeline.normalizing import source_ids
 
 FIELDS = ("i", "sid", "f", "c", "k", "t", "cur")  # the staged "known" part: parallel lists, one item a record
 
@@ -43,29 +44,21 @@ def split(vendor: type[Connector], records: Connector, page: list[dict[str, Any]
     if any(map(sanitize.page_has_nul, blobs)):  # stored with U+FFFD: fingerprinted (and staged) so
         out.nuls_replaced = sanitize.replace_nuls(page)
         blobs = [dumps(rec) for rec in page]
-    sids = [_source_id(records, rec) for rec in page]
-    once = {s for s, n in Counter(sids).items() if n == 1 and s is not None}
+    sids = source_ids(records, page)  # an invalid one (an exception) is normalize's to report
+    once = {s for s, n in Counter(sids).items() if n == 1 and isinstance(s, str)}
     entries = cached([s for s in sids if s in once])
     known = out.known
     for i, (rec, sid, blob) in enumerate(zip(page, sids, blobs)):
         hit = entries.get(sid) if sid in once else None
-        raw = fingerprint(blob) if hit is not None and hit.raw else ""
-        if raw and hit is not None and raw == hit.raw:
+        if hit is not None and hit.raw and fingerprint(blob) == hit.raw:
             try:
                 cursor = records.cursor_value(rec)
             except ValueError:  # normalize reports it (cursor_ignored)
                 pass
             else:
-                for name, value in zip(FIELDS, (i, sid, raw, hit.content, hit.key, hit.touched, cursor)):
+                for name, value in zip(FIELDS, (i, sid, hit.raw, hit.content, hit.key, hit.touched, cursor)):
                     known[name].append(value)
                 continue
         out.blobs.append(blob)
         out.at.append(i)
     return out
-
-
-def _source_id(records: Connector, rec: dict[str, Any]) -> str | None:
-    try:
-        return records.source_id(rec)
-    except (KeyError, TypeError, ValueError):  # invalid: normalize reports it
-        return None

@@ -87,7 +87,7 @@ def normalize_page(vendor: type[Connector], records: Connector, raw_records: lis
     volatile = vendor.volatile_fields
     enrich = geo.page_locator(DATA_MODELS[kind])  # public IPs located, once per address in the page
     page = NormalizedPage(kind)
-    sids = _source_ids(records, raw_records)
+    sids = source_ids(records, raw_records)
     entries = cached([s for s in sids if isinstance(s, str)]) if cached is not None else {}
     index_of: dict[str, int] = {}  # source id → index of the record kept
     for n, rec in enumerate(raw_records):
@@ -136,7 +136,7 @@ def add_known(page: NormalizedPage, known: dict[str, list[Any]]) -> None:
     page.known += len(known["sid"])
 
 
-def _source_ids(records: Connector, raw_records: list[dict[str, Any]]) -> list[str | Exception]:
+def source_ids(records: Connector, raw_records: list[dict[str, Any]]) -> list[str | Exception]:
     """Each record's source id, or why it has none (the record is invalid)."""
     out: list[str | Exception] = []
     for rec in raw_records:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from nexus_sync import db, names, staging
 from nexus_sync.pipeline.ahead import sent
+from nexus_sync.pipeline.completeness import recorded_pages
 from nexus_sync.pipeline.context import frontier
 from nexus_sync.redis_client import get_redis
 
@@ -87,8 +88,7 @@ def resume_plan(sync_hid: str) -> list[Step]:
             db.sync_runs.c.sync_history_id == hid)).scalar()
         batches = {r.batch_no: r for r in conn.execute(sa.select(sb.batch_no, sb.status).where(
             sb.sync_history_id == hid))}
-        details = conn.execute(sa.select(db.sync_history.c.error_details).where(db.sync_history.c.id == hid)).scalar()
-    staged = {int(b) for b in ((details or {}).get("fetched") or {})}  # pages fetch staged (completeness)
+        staged = {int(b) for b in recorded_pages(conn, hid)}
     front = frontier(sync_hid)
     if total is not None:
         last = total - 1
