@@ -55,6 +55,8 @@ def test_unchanged_rows_keep_last_seen_until_due(sim, make_connector):
     key = names.dedup_key(conn.tenant_id, conn.name)
     cache = entries(key)
     get_redis().hset(key, mapping={s: seen.entry(c, t - 2 * HOUR) for s, (c, t) in cache.items()})  # 2 h ago
+    later(conn)  # a row the second sync touched must not be written again within the same second (last_seen: s)
+    after = {r.source_id: r.last_seen for r in raw_rows(conn.tenant_id)}
     _, report = run_inline(conn.name)
     assert report["records"]["unchanged"] == 450
     assert all(r.last_seen > after[r.source_id] for r in raw_rows(conn.tenant_id))  # every touch due: written
