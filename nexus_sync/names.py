@@ -66,6 +66,11 @@ def fetches_key(sync_hid: str) -> str:
     return f"{PREFIX}sync:{sync_hid}:fetches"
 
 
+def close_claim_key(sync_hid: str, persisted: int, failed: int) -> str:
+    """Set by the one task that sends notify for a finished sync's outcome (pipeline.ledger.close_due)."""
+    return f"{PREFIX}sync:{sync_hid}:closing:{persisted}:{failed}"
+
+
 def stage_key(sync_hid: str, batch_no: int, stage: str) -> str:
     """A staged part of one batch (claim check)."""
     return f"{PREFIX}stage:{sync_hid}:{batch_no}:{stage}"

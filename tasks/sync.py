@@ -91,10 +91,10 @@ def dedup(sync_hid: str, batch_no: int) -> dict:
 @app.task(base=BatchTask, name=names.PERSIST)
 def persist(sync_hid: str, batch_no: int) -> dict:
     """Batched upsert into raw_data in one transaction with the batch's bookkeeping and its archive owed; the
-    last batch triggers notify (the archive catches up through the outbox relay, kicked here)."""
+    last batch sends notify, once (the archive catches up through the outbox relay, kicked here)."""
     counts = pipeline.persist(sync_hid, batch_no)
     kick(relay_archive)
-    if pipeline.sync_finished(sync_hid):
+    if pipeline.close_due(sync_hid):
         notify.delay(sync_hid=sync_hid)
     return counts
 
@@ -105,7 +105,7 @@ def archive(sync_hid: str, batch_no: int) -> dict:
     (pipeline.upgrade) and, as that release did after the last batch, notify closes the sync."""
     owed = pipeline.owe_staged_archive(sync_hid, batch_no)
     kick(relay_archive)
-    if pipeline.sync_finished(sync_hid):
+    if pipeline.close_due(sync_hid):
         notify.delay(sync_hid=sync_hid)
     return {"owed": int(owed)}
 

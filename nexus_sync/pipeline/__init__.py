@@ -41,7 +41,7 @@ from nexus_sync.pipeline.context import (
 from nexus_sync.pipeline.deduplicating import dedup
 from nexus_sync.pipeline.fetching import Fetched, fetch, fetch_failed
 from nexus_sync.pipeline.ids import ARCHIVE_NS, iso, utcnow, uuid4_texts, uuid5_text
-from nexus_sync.pipeline.ledger import BATCH_STAGES, batch_failed, batch_persisted, sync_finished
+from nexus_sync.pipeline.ledger import BATCH_STAGES, batch_failed, batch_persisted, close_due, sync_finished
 from nexus_sync.pipeline.normalizing import normalize
 from nexus_sync.pipeline.persisting import StoreError, persist
 from nexus_sync.pipeline.resume import (
@@ -60,7 +60,7 @@ from nexus_sync.pipeline.upgrade import owe_staged_archive
 __all__ = [
     "ARCHIVE_NS", "BATCH_STAGES", "TASK_PARAMS", "Announced", "CloseSync", "Closed", "Fetched", "Frontier",
     "LostBatch", "LostFetch", "ResumeBatch", "ResumeFetch", "StartResult", "Step", "StoreError", "SyncContext",
-    "TaskRef", "announce", "archive", "batch_failed", "batch_persisted", "close_sync", "dedup", "fetch",
+    "TaskRef", "announce", "archive", "batch_failed", "batch_persisted", "close_due", "close_sync", "dedup", "fetch",
     "fetch_failed", "frontier", "iso", "load", "log_context", "mark_progress", "normalize", "owe_staged_archive",
     "persist",
     "release_lock", "resume_plan", "stalled", "start", "start_failed", "sync_finished", "task_ref", "utcnow", "uuid4_texts",

@@ -8,10 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import db, staging
+from nexus_sync import db, names, staging
 from nexus_sync.credentials import redact
 from nexus_sync.errors import StagedBatchMissing
-from nexus_sync.pipeline.context import SyncContext, load
+from nexus_sync.pipeline.context import SyncContext, frontier_ttl, load
+from nexus_sync.redis_client import get_redis
 
 MAX_REPORTED_INVALID = 100
 BATCH_STAGES = ("normalize", "dedup", "persist")  # archive: owed at persist, sent by the outbox relay
@@ -55,27 +56,49 @@ def staged_rows(sync_hid: str, batch_no: int, norm: dict[str, Any]) -> list[byte
 
 def finished(ctx: SyncContext) -> bool:
     """Every page is fetched and each of its batches is persisted or failed (its archive is owed work)."""
+    return _outcome(ctx) is not None
+
+
+def _outcome(ctx: SyncContext) -> tuple[int, int] | None:
+    """A finished sync's batches persisted and failed (None while it is not finished)."""
     sb = db.sync_batches.c
     with db.get_engine().connect() as conn:
         total = conn.execute(sa.select(db.sync_runs.c.pages_total).where(
             db.sync_runs.c.sync_history_id == ctx.sync_hid)).scalar()
         if total is None:
-            return False
-        done = conn.execute(sa.select(sa.func.count()).where(
-            sb.sync_history_id == ctx.sync_hid,
-            sb.status.in_(("PERSISTED", "FAILED")))).scalar_one()
-    return bool(done >= total)
+            return None
+        persisted, failed = conn.execute(sa.select(
+            sa.func.count().filter(sb.status == "PERSISTED"), sa.func.count().filter(sb.status == "FAILED"),
+        ).where(sb.sync_history_id == ctx.sync_hid)).one()
+    return (int(persisted), int(failed)) if persisted + failed >= total else None
 
 
 def sync_finished(sync_hid: str) -> bool:
     return finished(load(sync_hid))
 
 
+def close_due(sync_hid: str) -> bool:
+    """The sync is finished and the caller is the first to find it so: it sends notify. The last two batches
+    finishing together (or a batch's task run twice) each see the sync finished; one of them closes it. A
+    claim holds for one outcome: a replayed batch or fetch that changes it closes the sync again. A claimer
+    that dies before sending leaves the sync RUNNING and finished: the stall resume closes it."""
+    return _claim_close(load(sync_hid))
+
+
+def _claim_close(ctx: SyncContext) -> bool:
+    outcome = _outcome(ctx)
+    if outcome is None:
+        return False
+    key = names.close_claim_key(str(ctx.sync_hid), *outcome)
+    return bool(get_redis().set(key, 1, nx=True, ex=frontier_ttl()))
+
+
 def batch_failed(sync_hid: str, batch_no: int, error: str) -> bool:
-    """A batch's task was dead-lettered: record the gap; returns whether the sync is now finished."""
+    """A batch's task was dead-lettered: record the gap; returns whether the caller closes the sync now
+    (close_due)."""
     ctx = load(sync_hid)
     with db.get_engine().begin() as conn:
         conn.execute(pg_insert(db.sync_batches).values(
             sync_history_id=ctx.sync_hid, batch_no=batch_no, status="FAILED",
             details={"error": redact(error)[:1000]}).on_conflict_do_nothing())
-    return finished(ctx)
+    return _claim_close(ctx)
