@@ -56,7 +56,8 @@ class FetchTask(PipelineTask):
 def fetch(sync_hid: str, batch_no: int, state: dict | None, since: str | None) -> dict:
     """Pull one vendor page, stage it, start its batch chain and the next page's fetch. A vendor job not ready
     yet: the same batch is fetched again after its wait, and this worker serves other tasks meanwhile. The next
-    page's fetch goes out as soon as this page's answer is in, before it is staged (pipeline.ahead)."""
+    page's fetch goes out as soon as this page's answer is in, before it is staged (pipeline.ahead). A page of
+    records the dedup cache knows is staged normalized: its chain starts at dedup."""
     def ahead(onward: dict) -> None:
         fetch.delay(sync_hid=sync_hid, batch_no=batch_no + 1, state=onward, since=since)
 
@@ -65,8 +66,8 @@ def fetch(sync_hid: str, batch_no: int, state: dict | None, since: str | None) -
         fetch.apply_async(kwargs={"sync_hid": sync_hid, "batch_no": batch_no, "state": fetched.next,
                                   "since": since}, countdown=fetched.wait)
         return {"batch": batch_no, "wait": fetched.wait}
-    batch_chain(sync_hid, batch_no).delay()
-    return {"batch": batch_no, "last": fetched.last}
+    batch_chain(sync_hid, batch_no, "dedup" if fetched.normalized else "normalize").delay()
+    return {"batch": batch_no, "last": fetched.last, "normalized": fetched.normalized}
 
 
 def batch_chain(sync_hid: str, batch_no: int, first: str = "normalize") -> Any:

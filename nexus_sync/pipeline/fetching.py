@@ -17,6 +17,7 @@ from nexus_sync.pipeline.completeness import endpoint_of, record_page
 from nexus_sync.pipeline.context import Frontier, SyncContext, frontier, gc_paused, load, mark_progress, set_frontier
 from nexus_sync.pipeline.ids import iso, utcnow
 from nexus_sync.pipeline.ledger import batch_failed
+from nexus_sync.pipeline.normalizing import NormalizedPage, add_known, stage_normalized
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Fetched:
 
     next: dict[str, Any] | None
     wait: float | None = None
+    normalized: bool = False  # every record was known (pipeline.known): staged normalized, the chain starts at dedup
 
     @property
     def last(self) -> bool:
@@ -49,9 +51,9 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
         onward = page.next if page.wait is None else None
         if onward is not None and ahead is not None and advance(sync_hid, Frontier(batch_no + 1, onward, since)):
             ahead(onward)
-        received = len(page.records)
+        received, normalized = len(page.records), False
         if page.wait is None:
-            _stage(ctx, sync_hid, batch_no, page, connector)
+            normalized = _stage(ctx, sync_hid, batch_no, page, connector)
         # the records go while the GC still waits: the collection due when it resumes finds ~10^5 fewer objects
         page = replace(page, records=[])
     if page.wait is not None:  # the same batch again, later: where fetching goes on is this job's state
@@ -64,13 +66,14 @@ def fetch(sync_hid: str, batch_no: int, state: dict[str, Any] | None, since: str
                   fetched=None if page.wait is not None else (endpoint_of(ctx.vendor, state), received, page.total,
                                                                since))
     mark_progress(sync_hid, ahead=page.wait or 0.0)  # a waiting job is alive: not stalled before it is due
-    return Fetched(page.next, page.wait)
+    return Fetched(page.next, page.wait, normalized)
 
 
-def _stage(ctx: SyncContext, sync_hid: str, batch_no: int, page: Page, connector: Connector) -> None:
+def _stage(ctx: SyncContext, sync_hid: str, batch_no: int, page: Page, connector: Connector) -> bool:
     """The page as the batch's "raw" part: the records the dedup cache does not know as the vendor's JSON
     (`at`: their indexes in the page when some are known), the known ones as their cache entries
-    (pipeline.known)."""
+    (pipeline.known). A page of known records only is staged normalized (its "norm" part, as normalize would
+    make it of that "raw" part): returns True then, and its batch goes on at dedup."""
     part = known.split(ctx.vendor, ctx.records, page.records,
                        lambda sids: seen.read(ctx.connector.tenant_id, ctx.source, sids))
     raw: dict[str, Any] = {"records": orjson.Fragment(b"[" + b",".join(part.blobs) + b"]"),
@@ -83,7 +86,13 @@ def _stage(ctx: SyncContext, sync_hid: str, batch_no: int, page: Page, connector
         raw["nuls_replaced"] = part.nuls_replaced
         log.warning("sync %s batch %d: %d vendor strings held NUL bytes, replaced by U+FFFD",
                     sync_hid, batch_no, part.nuls_replaced)
+    if part.known["i"] and not part.blobs:
+        page_of_known = NormalizedPage(ctx.vendor.kind)
+        add_known(page_of_known, part.known)
+        stage_normalized(sync_hid, batch_no, page_of_known, raw)
+        return True
     staging.put_batch(sync_hid, batch_no, {"raw": orjson.dumps(raw)})
+    return False
 
 
 def _record_pages(ctx: SyncContext, batch_no: int, last: bool,

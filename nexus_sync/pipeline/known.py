@@ -2,8 +2,9 @@
 (pipeline.rawprint) is the one in its cache entry (pipeline.seen) is the vendor record the stored row was made
 of, normalized by the same code. Fetch stages it as that entry (source id, hashes, last touch, cursor: ~150
 bytes) instead of its JSON (kilobytes), so its page is neither compressed, sent to Redis, read back, parsed
-again nor re-encoded by normalize (bench/README.md, round 6). Everything else is staged as the vendor's JSON
-and normalized as before.
+again nor re-encoded by normalize (bench/README.md, round 6); a page of known records only is staged as
+normalize would stage it, and its batch goes on at dedup (no normalize task). Everything else is staged as the
+vendor's JSON and normalized as before.
 
 A record stays with the vendor's JSON (and normalize's judgement) when its source id or cursor does not read,
 and when its source id comes twice in the page (normalize merges those by modification time)."""

@@ -35,6 +35,14 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
     else:  # staged by the previous release: the cache is read here
         page = normalize_page(ctx.vendor, ctx.records, raw["records"],
                               lambda sids: seen.read(ctx.connector.tenant_id, ctx.source, sids))
+    stage_normalized(sync_hid, batch_no, page, raw)
+    return {"records": len(page.by_sid), "invalid": len(page.invalid), "merged": len(page.merged),
+            "known": page.known}
+
+
+def stage_normalized(sync_hid: str, batch_no: int, page: NormalizedPage, raw: dict[str, Any]) -> None:
+    """Stage a normalized page as the batch's "rows" and "norm" parts; `raw` gives what the staged vendor page
+    carried besides its records (fetched_at, the listing's cursor, NULs replaced)."""
     records = list(page.by_sid.values())
     cursors = [r.cursor for r in records if r.cursor] + ([raw["cursor"]] if raw.get("cursor") else [])
     known = [r.touched for r in records]
@@ -48,8 +56,6 @@ def normalize(sync_hid: str, batch_no: int) -> dict[str, int]:
                  "nuls_replaced": raw.get("nuls_replaced", 0), "fetched_at": raw["fetched_at"],
                  "duplicates_in_batch": len(page.merged), "merged": page.merged[:MAX_REPORTED_INVALID]},
     })
-    return {"records": len(records), "invalid": len(page.invalid), "merged": len(page.merged),
-            "known": page.known}
 
 
 class Normalized(NamedTuple):

@@ -5,6 +5,7 @@ fingerprint — is staged and normalized as before, reported by its index in the
 from __future__ import annotations
 
 import functools
+import uuid
 from typing import Any, Iterator
 
 import orjson
@@ -62,35 +63,74 @@ def okta_sim() -> Iterator[Any]:
 
 
 @pytest.fixture
-def staged_raw(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every "raw" part fetch stages, parsed."""
-    parts: list[dict[str, Any]] = []
+def staged_parts(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
+    """Every part the stages put, by name ("raw", "norm": parsed; "rows": as bytes)."""
+    parts: dict[str, list[Any]] = {"raw": [], "norm": [], "rows": []}
     real = staging.put_batch
 
     @functools.wraps(real)
     def spying(sync_hid: str, batch_no: int, payload: dict[str, Any]) -> int:
-        if "raw" in payload:
-            parts.append(orjson.loads(payload["raw"]))
+        for name in parts:
+            if name in payload:
+                value = payload[name]
+                parts[name].append(value if isinstance(value, (bytes, dict)) else orjson.loads(value))
         return real(sync_hid, batch_no, payload)
 
     monkeypatch.setattr(staging, "put_batch", spying)
     return parts
 
 
-def test_an_unchanged_resync_stages_no_vendor_record(okta_sim, make_connector, staged_raw):
-    conn = make_connector(okta_sim, "okta")
+@pytest.fixture
+def staged_raw(staged_parts: dict[str, list[Any]]) -> list[Any]:
+    """Every "raw" part fetch stages (JSON bytes: parsed by raw_parts)."""
+    return staged_parts["raw"]
+
+
+def raw_parts(staged: list[Any]) -> list[dict[str, Any]]:
+    return [orjson.loads(p) for p in staged]
+
+
+def test_an_unchanged_resync_stages_no_vendor_record(okta_sim, make_connector, staged_parts):
+    conn = make_connector(okta_sim, "okta", page_size=25)
     run_inline(conn.name)
-    assert sum(len(p["records"]) for p in staged_raw) == USERS
-    staged_raw.clear()
+    assert sum(len(orjson.loads(p)["records"]) for p in staged_parts["raw"]) == USERS
+    for part in staged_parts.values():
+        part.clear()
     later(conn)
     _, report = run_inline(conn.name)
     assert report["records"]["unchanged"] == USERS and report["records"]["new"] == 0
-    assert sum(len(p["records"]) for p in staged_raw) == 0
-    assert sorted(s for p in staged_raw for s in p["known"]["sid"]) == sorted(okta_sim.vendor("okta").order)
+    # every page was known: staged normalized by fetch (no vendor page staged, no normalize work)
+    assert staged_parts["raw"] == [] and len(staged_parts["norm"]) >= 3  # the active users' pages, then the rest
+    assert sorted(s for p in staged_parts["norm"] for s in p["sid"]) == sorted(okta_sim.vendor("okta").order)
+    assert all(p["t"] and p["max_cursor"] for p in staged_parts["norm"])
+
+
+def test_a_page_of_known_records_goes_on_at_dedup_and_one_with_a_change_at_normalize(okta_sim, make_connector):
+    from nexus_sync import pipeline
+
+    conn = make_connector(okta_sim, "okta", page_size=25)
+    run_inline(conn.name)
+    later(conn)
+    assert len(okta_sim.mutate("okta", 1 / USERS)) == 1  # one record changes: its page is normalized, the others are not
+    hid = str(uuid.uuid4())
+    started = pipeline.start(conn.name, hid, "test")
+    state, normalized = None, []
+    while True:
+        batch = len(normalized)
+        fetched = pipeline.fetch(hid, batch, state, started.since)
+        normalized.append(fetched.normalized)
+        assert staging.exists(hid, batch, "norm") is fetched.normalized
+        assert staging.exists(hid, batch, "raw") is not fetched.normalized
+        if (state := fetched.next) is None:
+            break
+    assert len(normalized) >= 3 and normalized.count(False) == 1
+    assert pipeline.resume_plan(hid) == [pipeline.ResumeBatch(n, "dedup" if done else "normalize")
+                                         for n, done in enumerate(normalized)]
+    pipeline.release_lock(conn.id, hid)
 
 
 def test_a_bad_record_among_known_ones_is_reported_by_its_index_in_the_page(okta_sim, make_connector,
-                                                                            monkeypatch, staged_raw):
+                                                                            monkeypatch, staged_parts, staged_raw):
     conn = make_connector(okta_sim, "okta")
     bad = okta_sim.vendor("okta").order[5]
     real = OKTA.normalize
@@ -103,13 +143,16 @@ def test_a_bad_record_among_known_ones_is_reported_by_its_index_in_the_page(okta
 
     monkeypatch.setattr(OKTA, "normalize", staticmethod(rejecting))
     run_inline(conn.name)
-    (where,) = [[r["id"] for r in p["records"]].index(bad) for p in staged_raw if bad in str(p["records"])]
-    staged_raw.clear()
+    (where,) = [[r["id"] for r in p["records"]].index(bad) for p in raw_parts(staged_raw)
+                if bad in str(p["records"])]
+    for part in staged_parts.values():
+        part.clear()
     later(conn)
     _, report = run_inline(conn.name)
     assert report["records"]["invalid"] == 1 and report["records"]["unchanged"] == USERS - 1
-    (page,) = [p for p in staged_raw if p["records"]]  # never cached: staged again, the rest as entries
-    assert page["at"] == [where] and sum(len(p["known"]["sid"]) for p in staged_raw) == USERS - 1
+    (page,) = raw_parts(staged_raw)  # only the bad record's page is staged as vendor JSON, the rest of it as entries
+    assert page["at"] == [where] and [r["id"] for r in page["records"]] == [bad]
+    assert sum(len(p["sid"]) for p in staged_parts["norm"]) == USERS - 1  # every other page: normalized by fetch
     assert [(i["source_id"], i["index"]) for i in report["invalid_records"]] == [(bad, where)]
 
 

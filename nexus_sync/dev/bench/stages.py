@@ -63,7 +63,7 @@ def _run_round(conn: Any, hid: str, n: int) -> _Round:
     nxt: dict[str, Any] | None = None
     while counts["records"] < n:
         nxt = _fetch(rnd, hid, batch, state, started.since)
-        counts["records"] += rnd.timed("normalize", lambda: pipeline.normalize(hid, batch))["records"]
+        rnd.timed("normalize", lambda: pipeline.normalize(hid, batch))  # skipped: fetch staged it normalized
         rnd.timed("dedup", lambda: pipeline.dedup(hid, batch))
         for st in staging.STAGES:
             rnd.staged[st] += _strlen(staging.key(hid, batch, st))
@@ -71,6 +71,7 @@ def _run_round(conn: Any, hid: str, n: int) -> _Round:
         counts["write_ms"] += res.get("write_ms", 0)
         for k in ("new", "updated", "unchanged"):
             counts[k] += res.get(k, 0)
+            counts["records"] += res.get(k, 0)
         counts["batches"] += 1
         rnd.timed("archive", lambda: pipeline.archive(hid, batch))
         if nxt is None:
