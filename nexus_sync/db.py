@@ -223,7 +223,7 @@ finding_links = sa.Table(
 # work owed to the stores we only write to, written in the same transaction as the state that caused it
 # (persist: the batch's archive rows; close: its Kafka events and webhook deliveries) and drained by the relay
 # (nexus_sync.outbox). `key` is the work's stable id: the archive insert's deduplication token, the event id,
-# the delivery id. The payload (zlib-compressed JSON) is dropped once the work is done.
+# the delivery id. The payload (zstd-compressed JSON) is dropped once the work is done.
 outbox = sa.Table(
     "outbox", metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),  # the order work is drained in

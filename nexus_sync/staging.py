@@ -6,36 +6,26 @@ through its sockets and appends to its AOF by as much. Reads tell a compressed v
 magic (JSON never starts with it), so values staged before this existed still read."""
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import orjson
-import zstandard
 
-from nexus_sync import names
+from nexus_sync import compress, names
 from nexus_sync.config import get_settings
 from nexus_sync.redis_client import data as as_bytes
 from nexus_sync.redis_client import get_redis
 
 STAGES = ("raw", "norm", "rows", "dedup")
 COMPRESS_MIN_BYTES = 64 * 1024
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_local = threading.local()  # zstd contexts are not thread-safe: one pair per thread
-
-
-def _codec() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
-    codec = getattr(_local, "codec", None)
-    if codec is None:
-        codec = _local.codec = (zstandard.ZstdCompressor(level=1), zstandard.ZstdDecompressor())
-    return codec
+ZSTD_MAGIC = compress.MAGIC
 
 
 def encode(data: bytes) -> bytes:
-    return _codec()[0].compress(data) if len(data) >= COMPRESS_MIN_BYTES else data
+    return compress.compress(data) if len(data) >= COMPRESS_MIN_BYTES else data
 
 
 def decode(data: bytes) -> bytes:
-    return _codec()[1].decompress(data) if data[:4] == ZSTD_MAGIC else data
+    return compress.decompress(data) if compress.is_compressed(data) else data
 
 
 key = names.stage_key

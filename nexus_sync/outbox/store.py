@@ -12,7 +12,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nexus_sync import db, webhooks
+from nexus_sync import compress, db, webhooks
 from nexus_sync.config import get_settings
 
 ARCHIVE = "archive"
@@ -22,7 +22,6 @@ WEBHOOK_PREFIX = "webhook:"
 EVENTS_NS = uuid.UUID("0b7d5c1e-9a3f-4e2b-8c6d-6f7574626f78")
 # archive work is uuid5(ARCHIVE_WORK_NS, "<sync>:<batch>"), also the ClickHouse insert's deduplication token
 ARCHIVE_WORK_NS = uuid.UUID("3e9b1f7a-2c4d-4a8e-9f10-617263686976")
-COMPRESS_LEVEL = 1  # a batch's JSON shrinks ~6x at level 1; higher levels buy little for much more CPU
 
 
 def webhook_target(subscriber: str) -> str:
@@ -39,11 +38,12 @@ def archive_key(sync_hid: str, batch_no: int) -> str:
 
 
 def pack(value: Any) -> bytes:
-    return zlib.compress(orjson.dumps(value), COMPRESS_LEVEL)
+    return compress.compress(orjson.dumps(value))
 
 
 def unpack(data: bytes) -> Any:
-    return orjson.loads(zlib.decompress(data))
+    """A payload pack made; one owed by the previous release is zlib-compressed."""
+    return orjson.loads(compress.decompress(data) if compress.is_compressed(data) else zlib.decompress(data))
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,34 @@ def test_a_previous_releases_archive_task_is_archived_once_and_the_sync_closes(s
     assert archive_count(conn.tenant_id) == 450 - new_in(hid, batches - 1)  # all but the expired page's
     report = close(hid)
     assert report is not None and report["status"] == "SUCCESS" and report["records"]["new"] == 450
+
+
+def test_work_owed_by_the_previous_release_zlib_payloads_is_sent(sim, make_connector, monkeypatch, stack):
+    """The previous release kept owed payloads zlib-compressed; this one writes zstd. Work owed before the
+    upgrade (ClickHouse away meanwhile) is archived once after it, every row of it."""
+    import zlib
+
+    import orjson
+
+    from nexus_sync import compress
+    from nexus_sync.config import get_settings
+    from nexus_sync.outbox import store
+    from tests.outbox.test_outages import DEAD, until
+    from tests.pipeline.helpers import run_inline
+
+    conn = make_connector(sim, "okta", page_size=100)
+    monkeypatch.setattr(get_settings(), "clickhouse_url", f"http://default:x@{DEAD}")  # nothing drains yet
+    with monkeypatch.context() as old:
+        old.setattr(store, "pack", lambda value: zlib.compress(orjson.dumps(value), 1))
+        hid, report = run_inline(conn.name)
+    o = db.outbox.c
+    with db.get_engine().connect() as c:
+        payloads = c.execute(sa.select(o.payload).where(o.sync_history_id == uuid.UUID(hid),
+                                                          o.target == ARCHIVE)).scalars().all()
+    assert len(payloads) >= 5 and not any(compress.is_compressed(p) for p in payloads)
+    assert compress.is_compressed(store.pack([{"a": 1}]))  # what this release owes
+    monkeypatch.setattr(get_settings(), "clickhouse_url", None)
+    with db.get_engine().begin() as c:  # forget the backoff of the outage above
+        c.execute(db.outbox_targets.delete().where(db.outbox_targets.c.target == ARCHIVE))
+    until(lambda: relay.run_archive() and owed_rows(hid, ARCHIVE) == 0)
+    assert archive_count(conn.tenant_id) == 450
