@@ -213,3 +213,25 @@ def test_users_link_by_email_and_upn_across_okta_and_entra(stack, secrets_file):
         ek = db.entity_keys.c
         emails = set(c.execute(sa.select(ek.key_value).where(ek.entity_id == o.entity_id, ek.key_type == "email")).scalars())
     assert entity.kind == "user" and emails == {"jane.doe@example.com", "jdoe@example.com"}
+
+
+def test_a_key_with_a_backslash_is_stored_as_it_is_and_links_the_next_source(stack, secrets_file):
+    """Keys go into entity_keys by COPY: a value holding a backslash (a Windows `DOMAIN\\host` habit in serials
+    and names) is stored as it is, so the next source's same key finds it."""
+    serial = "SER\\BACK\\t-1"  # a backslash before letters COPY would read as escapes (\\B, \\t) if unescaped
+    with small_simulator(53, crowdstrike=6, servicenow=4) as s:
+        cs, sn = s.vendor("crowdstrike").order, s.vendor("servicenow").order
+        edit(s, "crowdstrike", cs[0], lambda r: r.update(serial_number=serial, machine_domain="", instance_id=None))
+        ci = {"fqdn": "", "host_name": "", "mac_address": "", "serial_number": serial.lower()}
+        edit(s, "servicenow", sn[0], lambda r: r.update(name="ci-backslash", **ci))
+        tenant = uuid.uuid4()
+        crowdstrike, servicenow = (register(s, secrets_file, v, tenant) for v in ("crowdstrike", "servicenow"))
+        run_inline(crowdstrike.name)
+        run_inline(servicenow.name)
+        a, b = entity_of(tenant, crowdstrike.name, cs[0]), entity_of(tenant, servicenow.name, sn[0])
+    assert a.entity_id == b.entity_id and b.matched_on == "serial"
+    with db.get_engine().connect() as c:
+        ek = db.entity_keys.c
+        stored = c.execute(sa.select(ek.key_value).where(ek.tenant_id == tenant, ek.key_type == "serial",
+                                                         ek.entity_id == a.entity_id)).scalars().all()
+    assert [v.lower() for v in stored] == [serial.lower()]
