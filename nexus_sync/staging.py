@@ -17,7 +17,6 @@ from nexus_sync.redis_client import get_redis
 
 STAGES = ("raw", "norm", "rows", "dedup")
 COMPRESS_MIN_BYTES = 64 * 1024
-ZSTD_MAGIC = compress.MAGIC
 
 
 def encode(data: bytes) -> bytes:
