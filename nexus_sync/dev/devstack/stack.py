@@ -26,6 +26,7 @@ from nexus_sync.urls import mask
 SERVICES = ("postgres", "redis", "kafka", "clickhouse")
 SECRET_SERVICES = ("redis", "clickhouse")  # the ones with a password
 START_TIMEOUT = 30.0
+PORT_RELEASE_TIMEOUT = 10.0  # a stopped or killed server's port, before up moves the service to another
 # the servers with a port, in the order they are launched (before postgres, so they boot while it starts)
 SERVERS: dict[str, Server] = {s.name: s for s in (redis.SERVER, kafka.SERVER, clickhouse.SERVER)}
 
@@ -109,7 +110,7 @@ def _known_ports(p: Paths) -> dict[str, int | None]:
 # ---------------------------------------------------------------------------------
 def _await_port_release(port: int | None) -> None:
     """A server that just stopped: give the kernel a moment to release its port."""
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + PORT_RELEASE_TIMEOUT
     while port and not port_free(port) and time.monotonic() < deadline:
         time.sleep(0.05)
 
@@ -148,6 +149,10 @@ def _launch(p: Paths, names: tuple[str, ...], ports: dict[str, int | None],
         if name not in names or name in live:
             continue
         port = ports.get(name)
+        if port and not port_free(port):
+            # a killed server's forked child (redis's AOF rewrite) holds the listener a moment longer:
+            # clients know this port, so wait for it before moving to another
+            _await_port_release(port)
         if not port or not port_free(port):
             taken.discard(port or 0)
             port = pick_port(taken)
