@@ -12,6 +12,7 @@ import orjson
 import requests
 
 from nexus_sync.errors import TransientError
+from nexus_sync.tsv import tab_field
 
 TABLE = "raw_data_archive"
 COLUMNS = ("id", "tenant_id", "source", "type", "data", "ingested_at", "ingestion_year", "ingestion_month")
@@ -68,13 +69,6 @@ def _json_tsv(value: str) -> str:
 @lru_cache(maxsize=64)
 def _datetime_text(at: datetime) -> str:  # a batch's rows share one fetch time: format it once
     return at.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def tab_field(value: str) -> str:
-    """A value as a field of ClickHouse's TabSeparated format, which escapes as Postgres's COPY text format does.
-    A NUL becomes `\\0` (ClickHouse reads it back as NUL; PostgreSQL refuses that row alone, see pgcopy)."""
-    out = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return out.replace("\x00", "\\0") if "\x00" in out else out
 
 
 def _quote(value: str | None) -> str | None:

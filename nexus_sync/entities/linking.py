@@ -20,9 +20,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from nexus_sync.archive import tab_field
 from nexus_sync.entities.keys import CONFIDENCE, Key, strongest
 from nexus_sync.entities.sources import RowKeys, row_keys
+from nexus_sync.tsv import tab_field
 
 log = logging.getLogger(__name__)
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from psycopg2.extras import Json
 
 from nexus_sync import db, staging
-from nexus_sync.archive import tab_field
 from nexus_sync.entities import link_batch
 from nexus_sync.errors import StagedBatchMissing
 from nexus_sync.pgcopy import copy_isolating, reason
@@ -36,6 +35,7 @@ from nexus_sync.pipeline.ledger import (
     staged_rows,
 )
 from nexus_sync.pipeline.owing import owe_archive
+from nexus_sync.tsv import tab_field
 
 COLUMNS = "id, tenant_id, source, type, source_id, hash, data, raw_data, ingested_at, last_seen"
 # updated rows (and new ones that turn out to exist) are upserted from a session-local staging table

@@ -96,7 +96,7 @@ def test_two_connectors_of_one_type_in_one_tenant_keep_their_own_rows(stack, sec
 
 
 def test_the_tab_separated_escaper_escapes_nul():
-    from nexus_sync.archive import tab_field
+    from nexus_sync.tsv import tab_field
 
     assert tab_field("a\x00b\tc\\d\n") == "a\\0b\\tc\\\\d\\n"  # a raw NUL would end the field in ClickHouse
 
