@@ -3,7 +3,6 @@ real worker runs the syncs; a changed interval reaches the running beat without 
 finds the connector's sync running is recorded SKIPPED and the entry stays scheduled."""
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -15,6 +14,7 @@ from nexus_sync import catalog, db
 from nexus_sync.dev import procs
 from tests.conftest import STATE, worker_env
 from tests.ops.conftest import connector
+from tests.redis_monitor import RedisMonitor
 
 
 def name_due_at(prefix: str, slot: datetime) -> str:
@@ -38,35 +38,14 @@ def syncs_of(connector_id: uuid.UUID) -> list[Any]:
             .where(sh.connector_id == connector_id).order_by(sh.started_at)).all()
 
 
-class PushWatcher:
-    """Every LPUSH to the broker (key = queue list, with its priority suffix) while it runs."""
-
-    def __init__(self) -> None:
-        from nexus_sync.redis_client import get_redis
-
-        self.redis = get_redis()
-        self.pushes: list[tuple[str, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        with self.redis.monitor() as m:
-            for cmd in m.listen():
-                if self._stop.is_set():
-                    return
-                parts = cmd["command"].split(" ", 2)
-                if parts[0].upper() == "LPUSH" and len(parts) == 3 and not parts[1].startswith("nexus:"):
-                    self.pushes.append((parts[1], parts[2]))
-
-    def __enter__(self) -> "PushWatcher":
-        self._thread.start()
-        time.sleep(0.2)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self.redis.ping()  # wake the monitor loop
-        self._thread.join(5)
+def pushes(commands: list[str]) -> list[tuple[str, str]]:
+    """The LPUSHes to the broker among MONITOR's commands: (key = queue list with its priority suffix, body)."""
+    out = []
+    for text in commands:
+        parts = text.split(" ", 2)
+        if parts[0].upper() == "LPUSH" and len(parts) == 3 and not parts[1].startswith("nexus:"):
+            out.append((parts[1], parts[2]))
+    return out
 
 
 def test_beat_fires_due_entries_picks_up_changes_and_skips_a_running_connector(sim, secrets_file, ops_worker):
@@ -102,7 +81,7 @@ def test_beat_fires_due_entries_picks_up_changes_and_skips_a_running_connector(s
         assert (int(due_run.timestamp()) - int(slot.timestamp())) % 60 == 0 and due_busy > due_run
         assert due_run - datetime.now(timezone.utc) < timedelta(seconds=61)
 
-        with PushWatcher() as watcher:
+        with RedisMonitor() as watcher:
             deadline = time.monotonic() + 100  # normally ~15 s; a slow start costs one more minute
             done = skipped = None
             while time.monotonic() < deadline and not (done and skipped):
@@ -110,7 +89,8 @@ def test_beat_fires_due_entries_picks_up_changes_and_skips_a_running_connector(s
                 skipped = next((s for s in syncs_of(busy_id) if s.status == "SKIPPED"), None)
                 time.sleep(0.25)
             assert done is not None and skipped is not None, log.read_text()[offset:][-3000:]
-            time.sleep(0.5)  # the last pushes of the chain (notify) are in
+            hid = str(done.id)  # the chain's last push (notify) may land just after the sync's status
+            watcher.wait_until(lambda cmds: any(hid in b and '"tasks.sync.notify"' in b for _, b in pushes(cmds)))
 
         # beat sent the entry at its slot, the worker ran the whole sync
         assert done.status == "SUCCESS" and done.trigger == "schedule"
@@ -127,8 +107,7 @@ def test_beat_fires_due_entries_picks_up_changes_and_skips_a_running_connector(s
         assert schedule.next_run(schedule.load_entry(app, f"connector:{run.name}")) == due_run + timedelta(seconds=60)
 
         # LOW priority (6) from the entry travels with the whole chain (task_inherit_parent_priority)
-        hid = str(done.id)
-        mine = [(key, body) for key, body in watcher.pushes if hid in body]
+        mine = [(key, body) for key, body in pushes(watcher.commands) if hid in body]
         names = {n for n in ("start_sync", "fetch", "normalize", "dedup", "persist", "notify")
                  if any(f'"tasks.sync.{n}"' in body for _, body in mine)}
         assert names == {"start_sync", "fetch", "normalize", "dedup", "persist", "notify"}, names

@@ -53,7 +53,7 @@ def test_the_chain_is_visible_in_flower_under_readable_names(flower, sim, secret
         tasks = requests.get(f"{flower}/api/tasks", params={"limit": 5000}, auth=(USER, PASSWORD), timeout=10).json()
         return {tid: t for tid, t in tasks.items() if tid == hid or t.get("root_id") == hid}
 
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a deadline: Flower reads the events a loaded machine sends late
     while time.monotonic() < deadline:
         mine = chain_tasks()
         if {t["name"] for t in mine.values() if t["state"] == "SUCCESS"} >= {f"tasks.sync.{n}" for n in CHAIN}:

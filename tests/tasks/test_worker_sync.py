@@ -1,7 +1,6 @@
 """The Celery chain in a real worker process on the real stack."""
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -14,6 +13,7 @@ from nexus_sync.dev import procs
 from nexus_sync.redis_client import get_redis
 from tests.conftest import STATE, worker_env
 from tests.pipeline.helpers import archived, cursor_of, raw_rows
+from tests.redis_monitor import RedisMonitor
 
 
 @pytest.fixture(scope="module")
@@ -47,25 +47,10 @@ def test_two_connectors_sync_end_to_end(sim, make_connector, worker):
 def test_no_broker_message_carries_record_payloads(sim, make_connector, worker):
     conn = make_connector(sim, "okta", page_size=100)
     truth = sim.truth("okta")
-    pushed: list[bytes] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        with get_redis().monitor() as m:
-            for cmd in m.listen():
-                if stop.is_set():
-                    return
-                text = cmd["command"]
-                if text.startswith(("LPUSH", "RPUSH")) and "nexus:" not in text:
-                    pushed.append(text.encode())
-
-    t = threading.Thread(target=watch, daemon=True)
-    t.start()
-    time.sleep(0.3)
-    report = sync(conn.name)
-    stop.set()
-    get_redis().ping()  # wake the monitor loop
-    t.join(5)
+    broker = RedisMonitor(keep=lambda text: text.startswith(("LPUSH", "RPUSH")) and "nexus:" not in text)
+    with broker:
+        report = sync(conn.name)
+    pushed = [text.encode() for text in broker.commands]
     assert report["status"] == "SUCCESS"
     assert len(pushed) >= 4 * 5  # the chain's messages were seen
     emails = [u["profile"]["email"] for u in truth.values()]

@@ -6,8 +6,6 @@ or log line (the worker's log file included)."""
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -21,6 +19,7 @@ from nexus_sync.dev import procs
 from nexus_sync.redis_client import get_redis
 from tests.conftest import STATE, worker_env
 from tests.pipeline.helpers import cursor_of, raw_rows
+from tests.redis_monitor import RedisMonitor
 from tests.security import canary
 
 VENDOR = "arcsight_logger"
@@ -100,23 +99,9 @@ def test_a_sync_hands_the_session_on_sealed_and_never_shows_its_token(sim, make_
 def test_a_sync_in_a_worker_process_through_the_broker(sim, make_connector, worker):
     sim.reset(VENDOR)
     conn = make_connector(sim, VENDOR, page_size=15)
-    commands: list[str] = []
-    stop = threading.Event()
-
-    def watch() -> None:  # every command Redis runs meanwhile: broker messages, frontier, staging
-        with get_redis().monitor() as m:
-            for cmd in m.listen():
-                if stop.is_set():
-                    return
-                commands.append(cmd["command"])
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    time.sleep(0.3)  # MONITOR is on before the sync starts
-    report = wait_for(run_sync(conn.name, wait=False)["sync_hid"], 120, progress=False)
-    stop.set()
-    get_redis().ping()  # wake the monitor loop
-    watcher.join(5)
+    with RedisMonitor() as monitor:  # every command Redis runs meanwhile: broker messages, frontier, staging
+        report = wait_for(run_sync(conn.name, wait=False)["sync_hid"], 120, progress=False)
+    commands = monitor.commands
     assert report["status"] == "SUCCESS" and report["records"]["new"] == 40
     st = sim.vendor(VENDOR).get_stats()
     assert st["logins"] == st["logouts"] == 1 and st["live_sessions"] == st["live_searches"] == 0
