@@ -110,6 +110,10 @@ class VendorSim(FaultKnobs):
         """The round-0 dataset (shared, read-only): from the generator the vendor registered (``data``)."""
         return records(self.name, self.seed, self.size)
 
+    def record_id(self, record: dict) -> RecordId:
+        """A record's id: its ``id_field`` (a vendor whose id is nested overrides)."""
+        return record[self.id_field]
+
     def mutate_record(self, record: dict, rng: random.Random, round_no: int) -> dict:
         """A changed *copy* of ``record`` (never edit in place: datasets are shared). Every vendor overrides."""
         raise NotImplementedError(f"{self.name}: the simulator defines no mutate_record")
@@ -118,7 +122,7 @@ class VendorSim(FaultKnobs):
         """(Re)load round 0."""
         recs = self.generate()
         with self.lock:
-            self.order: list[RecordId] = [r[self.id_field] for r in recs]
+            self.order: list[RecordId] = [self.record_id(r) for r in recs]
             self.position: dict[RecordId, int] = {rid: i for i, rid in enumerate(self.order)}
             self.records: dict[RecordId, dict] = dict(zip(self.order, recs))
             if len(self.records) != len(recs):
@@ -143,7 +147,7 @@ class VendorSim(FaultKnobs):
             ids = [self.order[i] for i in chosen]
             for rid in ids:
                 new = self.mutate_record(self.records[rid], rng, self.round)
-                if new.get(self.id_field) != rid:
+                if self.record_id(new) != rid:
                     raise AssertionError(f"{self.name}: a mutation changed an id")
                 self.records[rid] = new
             self.version += 1
