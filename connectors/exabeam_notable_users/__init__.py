@@ -47,8 +47,8 @@ def _groups(item: dict[str, Any], user: dict[str, Any], info: dict[str, Any]) ->
 
 
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
-    user = raw["user"] if isinstance(raw.get("user"), dict) else {}
-    info = user.get("info") if isinstance(user.get("info"), dict) else {}
+    user: dict[str, Any] = raw["user"] if isinstance(raw.get("user"), dict) else {}
+    info: dict[str, Any] = user["info"] if isinstance(user.get("info"), dict) else {}
     username = str(user["username"])
     return {
         "uid": username,
