@@ -20,7 +20,7 @@ DECLARATION = Declaration(
     # base_url: https://<aa-host>
     auth=HeaderAuth(header="ExaAuthToken", template="{token}"),  # a cluster auth token (Settings > Cluster Auth Token)
     paging=HookPaging(style="one ranked list (users/notable), no paging"),
-    id_field="user.username",
+    records="users", id_field="user.username",
     error_message="message",  # {"message": ...} (unconfirmed for AA)
     page_size=1000, max_page_size=100000,  # not sent: number_of_results bounds the list
     config_fields={"unit": "d", "num": 1, "number_of_results": 10000},

@@ -16,7 +16,6 @@ def fetch_page(conn: DeclaredConnector, state: dict[str, Any] | None, since: str
     ctx = conn.template_context()
     body = conn.request_json("GET", conn.url(NOTABLE), params={
         "unit": ctx["unit"], "num": ctx["num"], "numberOfResults": ctx["number_of_results"]})
-    users = body.get("users") if isinstance(body, dict) else None
-    if not isinstance(users, list):
+    if not isinstance(body, dict) or "users" not in body:  # a full listing: no list is never "nobody notable"
         raise VendorDataError("the notable users answer holds no `users` list")
-    return Page(users, None)
+    return Page(conn.records_of(body), None)
