@@ -149,10 +149,9 @@ def _launch(p: Paths, names: tuple[str, ...], ports: dict[str, int | None],
         if name not in names or name in live:
             continue
         port = ports.get(name)
-        if port and not port_free(port):
-            # a killed server's forked child (redis's AOF rewrite) holds the listener a moment longer:
-            # clients know this port, so wait for it before moving to another
-            _await_port_release(port)
+        # a killed server's forked child (redis's AOF rewrite) holds the listener a moment longer:
+        # clients know this port, so wait for it before moving to another
+        _await_port_release(port)
         if not port or not port_free(port):
             taken.discard(port or 0)
             port = pick_port(taken)
